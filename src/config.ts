@@ -1,0 +1,403 @@
+// bgproxy.json: parsed and validated once, at the boundary. After parseConfig nothing
+// reads raw JSON; every component gets this frozen object.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { BgError } from './errors.js';
+
+export const COLORS = ['blue', 'green'] as const;
+export type Color = (typeof COLORS)[number];
+export type Role = 'live' | 'next';
+
+export function otherColor(color: Color): Color {
+  return color === 'blue' ? 'green' : 'blue';
+}
+
+export interface Listen {
+  host: string;
+  port: number;
+}
+
+export interface HealthConfig {
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Consecutive failed checks before a running color is marked unhealthy. */
+  unhealthyAfter: number;
+}
+
+export interface HooksConfig {
+  afterInstall: string[];
+  beforeCutover: string[];
+  afterCutover: string[];
+  timeoutMs: number;
+}
+
+export interface WarmupConfig {
+  paths: string[];
+  concurrency: number;
+  timeoutMs: number;
+}
+
+export interface AppConfig {
+  repo: string | null;
+  dir: string;
+  install: string[];
+  start: string | null;
+  env: Record<string, string>;
+  health: HealthConfig;
+  startTimeoutMs: number;
+  stopSignal: NodeJS.Signals;
+  stopTimeoutMs: number;
+  /** Size cap of ROOT/logs/COLOR.log before it is rotated to COLOR.log.1. */
+  logMaxBytes: number;
+  hooks: HooksConfig;
+  warmup: WarmupConfig;
+}
+
+export interface TimeoutsConfig {
+  /** Time a client has to send the request headers (slowloris guard). */
+  headersMs: number;
+  /** Time a client has to send the whole request. */
+  requestMs: number;
+  /** Idle time of a client keep-alive connection; above the 60 s a CDN or nginx in front may use. */
+  keepAliveMs: number;
+}
+
+export interface WatchConfig {
+  /** 0 = off; otherwise how long after a cutover the new live color is watched. */
+  watchMs: number;
+  /** Share of 5xx responses (0..1) above which the watch rolls back. */
+  maxErrorRate: number;
+  /** Minimum requests seen before the rate is judged. */
+  minRequests: number;
+}
+
+export interface NginxConfig {
+  testCommand: string;
+  reloadCommand: string;
+  verifyUrl: string | null;
+  /** nginx's master pid file, to find its old workers after a reload. */
+  pidFile: string | null;
+}
+
+export interface Config {
+  /** Absolute path of the root directory. */
+  root: string;
+  listen: Listen;
+  hosts: { live: string[]; next: string[] };
+  unknownHost: 'live' | 'reject';
+  colors: Record<Color, { port: number }>;
+  app: AppConfig;
+  drainTimeoutMs: number;
+  holdMs: number;
+  upstreamTimeoutMs: number;
+  trustProxy: string[];
+  timeouts: TimeoutsConfig;
+  watch: WatchConfig;
+  mode: 'proxy' | 'nginx';
+  nginx: NginxConfig;
+}
+
+export const CONFIG_FILE = 'bgproxy.json';
+
+export const DEFAULTS = {
+  listen: '0.0.0.0:80',
+  bluePort: 8888,
+  greenPort: 8889,
+} as const;
+
+// ---------------------------------------------------------------------------
+// A tiny validator: each reader takes the raw value and its dotted key, and
+// either returns the typed value or throws BG_CONFIG naming the key.
+
+type Raw = unknown;
+
+function fail(key: string, problem: string): never {
+  throw new BgError('BG_CONFIG', `config: ${key}: ${problem}`);
+}
+
+function describe(v: Raw): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? `"${v.length > 40 ? `${v.slice(0, 40)}…` : v}"` : typeof v;
+}
+
+function obj(v: Raw, key: string, allowed: readonly string[]): Record<string, Raw> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(key, `must be an object, got ${describe(v)}`);
+  for (const k of Object.keys(v)) {
+    if (!allowed.includes(k)) fail(key ? `${key}.${k}` : k, 'unknown key');
+  }
+  return v as Record<string, Raw>;
+}
+
+function str(v: Raw, key: string, opts: { nonEmpty?: boolean } = {}): string {
+  if (typeof v !== 'string') fail(key, `must be a string, got ${describe(v)}`);
+  if (opts.nonEmpty && v.trim() === '') fail(key, 'must not be empty');
+  if (/[\0\r\n]/.test(v)) fail(key, 'must not contain NUL or line breaks');
+  return v;
+}
+
+function int(v: Raw, key: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) fail(key, `must be an integer, got ${describe(v)}`);
+  if (v < min || v > max) fail(key, `must be between ${min} and ${max}, got ${v}`);
+  return v;
+}
+
+function num(v: Raw, key: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(key, `must be a number, got ${describe(v)}`);
+  if (v < min || v > max) fail(key, `must be between ${min} and ${max}, got ${v}`);
+  return v;
+}
+
+function strList(v: Raw, key: string): string[] {
+  if (typeof v === 'string') return [str(v, key)];
+  if (!Array.isArray(v)) fail(key, `must be a list of strings, got ${describe(v)}`);
+  return v.map((x, i) => str(x, `${key}[${i}]`, { nonEmpty: true }));
+}
+
+function oneOf<T extends string>(v: Raw, key: string, values: readonly T[]): T {
+  if (typeof v !== 'string' || !values.includes(v as T)) {
+    fail(key, `must be one of ${values.map((x) => `"${x}"`).join(', ')}, got ${describe(v)}`);
+  }
+  return v as T;
+}
+
+function opt<T>(o: Record<string, Raw>, k: string, key: string, read: (v: Raw, key: string) => T, dflt: T): T {
+  const v = o[k];
+  return v === undefined ? dflt : read(v, key ? `${key}.${k}` : k);
+}
+
+const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+/** Lower-cases and checks a host name (no port); throws naming the key. Used for config and flags. */
+export function parseHostName(v: Raw, key: string): string {
+  const s = str(v, key).toLowerCase().replace(/\.$/, '');
+  if (s.length === 0 || s.length > 253) fail(key, `malformed host name ${describe(v)}`);
+  const labels = s.split('.');
+  // A leading "*." is allowed only as a whole label (nginx-style wildcard is not supported).
+  if (!labels.every((l) => HOST_LABEL.test(l))) fail(key, `malformed host name ${describe(v)}`);
+  return s;
+}
+
+export function parsePort(v: Raw, key: string, allowZero = false): number {
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  return int(n, key, allowZero ? 0 : 1, 65535);
+}
+
+/** "HOST:PORT", "PORT", ":PORT" or "[v6]:PORT". Port 0 asks the OS for a free port. */
+export function parseListen(v: Raw, key = 'listen'): Listen {
+  if (typeof v === 'number') return { host: '0.0.0.0', port: parsePort(v, key, true) };
+  const s = str(v, key, { nonEmpty: true }).trim();
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*)):(\d+)$/.exec(s) ?? /^()()(\d+)$/.exec(s);
+  if (!m) fail(key, `must be "HOST:PORT" or "PORT", got ${describe(v)}`);
+  const host = m[1] || m[2] || '0.0.0.0';
+  if (!m[1] && host !== '0.0.0.0' && !/^[a-zA-Z0-9.-]+$/.test(host)) fail(key, `malformed host in ${describe(v)}`);
+  return { host, port: parsePort(m[3], key, true) };
+}
+
+export function formatListen(l: Listen): string {
+  return l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
+
+function parseApp(v: Raw): AppConfig {
+  const o = obj(v ?? {}, 'app', [
+    'repo',
+    'dir',
+    'install',
+    'start',
+    'env',
+    'health',
+    'startTimeoutMs',
+    'stopSignal',
+    'stopTimeoutMs',
+    'logMaxBytes',
+    'hooks',
+    'warmup',
+  ]);
+  const dir = opt(o, 'dir', 'app', (x, k) => str(x, k, { nonEmpty: true }), '.');
+  if (path.isAbsolute(dir) || path.normalize(dir).split(path.sep).includes('..')) {
+    fail('app.dir', 'must be a relative path inside the repo');
+  }
+  const envRaw = obj(o.env ?? {}, 'app.env', Object.keys((o.env as object) ?? {}));
+  const env: Record<string, string> = {};
+  for (const [k, val] of Object.entries(envRaw)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) fail(`app.env.${k}`, 'not a valid environment variable name');
+    env[k] = typeof val === 'number' || typeof val === 'boolean' ? String(val) : str(val, `app.env.${k}`);
+  }
+  const h = obj(o.health ?? {}, 'app.health', ['path', 'intervalMs', 'timeoutMs', 'unhealthyAfter']);
+  const healthPath = opt(h, 'path', 'app.health', (x, k) => str(x, k), '/');
+  if (!healthPath.startsWith('/')) fail('app.health.path', 'must start with "/"');
+  const hooks = obj(o.hooks ?? {}, 'app.hooks', ['afterInstall', 'beforeCutover', 'afterCutover', 'timeoutMs']);
+  const warm = obj(o.warmup ?? {}, 'app.warmup', ['paths', 'concurrency', 'timeoutMs']);
+  const warmPaths = opt(warm, 'paths', 'app.warmup', strList, []);
+  warmPaths.forEach((p, i) => {
+    if (!p.startsWith('/')) fail(`app.warmup.paths[${i}]`, 'must start with "/"');
+  });
+  return {
+    repo: opt<string | null>(o, 'repo', 'app', (x, k) => str(x, k, { nonEmpty: true }), null),
+    dir,
+    install: opt(o, 'install', 'app', strList, []),
+    start: opt<string | null>(o, 'start', 'app', (x, k) => (x === null ? null : str(x, k, { nonEmpty: true })), null),
+    env,
+    health: {
+      path: healthPath,
+      intervalMs: opt(h, 'intervalMs', 'app.health', (x, k) => int(x, k, 50, 3_600_000), 1000),
+      timeoutMs: opt(h, 'timeoutMs', 'app.health', (x, k) => int(x, k, 10, 600_000), 2000),
+      unhealthyAfter: opt(h, 'unhealthyAfter', 'app.health', (x, k) => int(x, k, 1, 100), 3),
+    },
+    startTimeoutMs: opt(o, 'startTimeoutMs', 'app', (x, k) => int(x, k, 100, 3_600_000), 60_000),
+    stopSignal: opt(o, 'stopSignal', 'app', (x, k) => oneOf(x, k, SIGNALS), 'SIGTERM'),
+    stopTimeoutMs: opt(o, 'stopTimeoutMs', 'app', (x, k) => int(x, k, 0, 3_600_000), 30_000),
+    logMaxBytes: opt(o, 'logMaxBytes', 'app', (x, k) => int(x, k, 1024, 2 ** 40), 10 * 1024 * 1024),
+    hooks: {
+      afterInstall: opt(hooks, 'afterInstall', 'app.hooks', strList, []),
+      beforeCutover: opt(hooks, 'beforeCutover', 'app.hooks', strList, []),
+      afterCutover: opt(hooks, 'afterCutover', 'app.hooks', strList, []),
+      timeoutMs: opt(hooks, 'timeoutMs', 'app.hooks', (x, k) => int(x, k, 100, 24 * 3_600_000), 600_000),
+    },
+    warmup: {
+      paths: warmPaths,
+      concurrency: opt(warm, 'concurrency', 'app.warmup', (x, k) => int(x, k, 1, 256), 4),
+      timeoutMs: opt(warm, 'timeoutMs', 'app.warmup', (x, k) => int(x, k, 100, 3_600_000), 10_000),
+    },
+  };
+}
+
+const TOP_KEYS = [
+  'listen',
+  'hosts',
+  'unknownHost',
+  'colors',
+  'app',
+  'drainTimeoutMs',
+  'holdMs',
+  'upstreamTimeoutMs',
+  'trustProxy',
+  'timeouts',
+  'watch',
+  'mode',
+  'nginx',
+] as const;
+
+/** Validates raw JSON (already parsed) for the root `root`. Throws BG_CONFIG naming the key. */
+export function parseConfig(raw: Raw, root: string): Readonly<Config> {
+  const o = obj(raw, '', TOP_KEYS);
+  const hostsRaw = obj(o.hosts ?? {}, 'hosts', ['live', 'next']);
+  const hostList = (k: 'live' | 'next'): string[] => {
+    const list = opt(hostsRaw, k, 'hosts', (x, key) => (Array.isArray(x) ? x : fail(key, 'must be a list')), []);
+    const out = list.map((h, i) => parseHostName(h, `hosts.${k}[${i}]`));
+    return [...new Set(out)];
+  };
+  const live = hostList('live');
+  const next = hostList('next');
+  for (const h of live) if (next.includes(h)) fail('hosts', `"${h}" is in both hosts.live and hosts.next`);
+
+  const colorsRaw = obj(o.colors ?? {}, 'colors', COLORS);
+  const port = (c: Color, dflt: number): number => {
+    const co = obj(colorsRaw[c] ?? {}, `colors.${c}`, ['port']);
+    return opt(co, 'port', `colors.${c}`, (x, k) => parsePort(x, k), dflt);
+  };
+  const colors = { blue: { port: port('blue', DEFAULTS.bluePort) }, green: { port: port('green', DEFAULTS.greenPort) } };
+  if (colors.blue.port === colors.green.port) fail('colors', `blue and green use the same port ${colors.blue.port}`);
+
+  const listen = opt(o, 'listen', '', parseListen, parseListen(DEFAULTS.listen));
+  const mode = opt(o, 'mode', '', (x, k) => oneOf(x, k, ['proxy', 'nginx'] as const), 'proxy');
+  if (mode === 'proxy' && listen.port !== 0 && (listen.port === colors.blue.port || listen.port === colors.green.port)) {
+    fail('listen', `port ${listen.port} is also a color's port`);
+  }
+  const t = obj(o.timeouts ?? {}, 'timeouts', ['headersMs', 'requestMs', 'keepAliveMs']);
+  const w = obj(o.watch ?? {}, 'watch', ['watchMs', 'maxErrorRate', 'minRequests']);
+  const n = obj(o.nginx ?? {}, 'nginx', ['testCommand', 'reloadCommand', 'verifyUrl', 'pidFile']);
+  const trustProxy = opt(o, 'trustProxy', '', strList, []);
+  trustProxy.forEach((a, i) => {
+    if (!/^[0-9a-fA-F:.]+$/.test(a)) fail(`trustProxy[${i}]`, `not an IP address: ${describe(a)}`);
+  });
+  const verifyUrl = opt<string | null>(n, 'verifyUrl', 'nginx', (x, k) => str(x, k, { nonEmpty: true }), null);
+  if (verifyUrl !== null && !/^https?:\/\/[^\s]+$/.test(verifyUrl)) fail('nginx.verifyUrl', 'must be an http(s) URL');
+
+  const config: Config = {
+    root: path.resolve(root),
+    listen,
+    hosts: { live, next },
+    unknownHost: opt(o, 'unknownHost', '', (x, k) => oneOf(x, k, ['live', 'reject'] as const), 'live'),
+    colors,
+    app: parseApp(o.app),
+    drainTimeoutMs: opt(o, 'drainTimeoutMs', '', (x, k) => int(x, k, 0, 3_600_000), 30_000),
+    holdMs: opt(o, 'holdMs', '', (x, k) => int(x, k, 0, 600_000), 5_000),
+    upstreamTimeoutMs: opt(o, 'upstreamTimeoutMs', '', (x, k) => int(x, k, 100, 3_600_000), 60_000),
+    trustProxy,
+    timeouts: {
+      headersMs: opt(t, 'headersMs', 'timeouts', (x, k) => int(x, k, 100, 600_000), 20_000),
+      requestMs: opt(t, 'requestMs', 'timeouts', (x, k) => int(x, k, 0, 24 * 3_600_000), 300_000),
+      keepAliveMs: opt(t, 'keepAliveMs', 'timeouts', (x, k) => int(x, k, 100, 3_600_000), 75_000),
+    },
+    watch: {
+      watchMs: opt(w, 'watchMs', 'watch', (x, k) => int(x, k, 0, 24 * 3_600_000), 0),
+      maxErrorRate: opt(w, 'maxErrorRate', 'watch', (x, k) => num(x, k, 0, 1), 0.05),
+      minRequests: opt(w, 'minRequests', 'watch', (x, k) => int(x, k, 1, 1_000_000), 20),
+    },
+    mode,
+    nginx: {
+      testCommand: opt(n, 'testCommand', 'nginx', (x, k) => str(x, k, { nonEmpty: true }), 'nginx -t'),
+      reloadCommand: opt(n, 'reloadCommand', 'nginx', (x, k) => str(x, k, { nonEmpty: true }), 'nginx -s reload'),
+      verifyUrl,
+      pidFile: opt<string | null>(n, 'pidFile', 'nginx', (x, k) => str(x, k, { nonEmpty: true }), null),
+    },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** Reads and validates ROOT/bgproxy.json. */
+export function loadConfig(root: string): Readonly<Config> {
+  const file = path.join(root, CONFIG_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new BgError('BG_CONFIG', `no ${CONFIG_FILE} in ${path.resolve(root)} (run bgproxy init, or pass --root)`);
+    throw new BgError('BG_CONFIG', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new BgError('BG_CONFIG', `config: ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, root);
+}
+
+/** Where the root is: --root, else BGPROXY_ROOT, else the current directory. */
+export function resolveRoot(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(flag ?? env.BGPROXY_ROOT ?? process.cwd());
+}
+
+/** The environment an app process or command of `color` runs with (app.env may reference these). */
+export function appEnv(
+  config: Config,
+  color: Color,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const base: Record<string, string> = {
+    PORT: String(config.colors[color].port),
+    BG_COLOR: color,
+    BG_ENV: path.join(config.root, color, 'env'),
+    BG_ROOT: config.root,
+    ...extra,
+  };
+  const out: Record<string, string> = { ...base };
+  for (const [k, v] of Object.entries(config.app.env)) {
+    out[k] = v.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (m, name: string) => base[name] ?? process.env[name] ?? m);
+  }
+  return out;
+}
