@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import type { LevelWithSilent } from 'pino';
+import { loadConfig, parseListen, resolveRoot } from '../config.js';
+import { BgError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { startServer } from '../serve.js';
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the proxy, the supervisor and the control socket in the foreground (JSON logs on stdout)')
+    .option('--root <dir>', 'the root directory')
+    .option('--listen <[host:]port>', 'override the listen address of bgproxy.json (e.g. 127.0.0.1:0)')
+    .option('--log-level <level>', `one of ${LEVELS.join(', ')}`, 'info')
+    .option('--no-access-log', 'do not log one line per request')
+    .action(async (f: { root?: string; listen?: string; logLevel: string; accessLog: boolean }) => {
+      if (!LEVELS.includes(f.logLevel)) throw new BgError('BG_USAGE', `--log-level must be one of ${LEVELS.join(', ')}`);
+      const root = resolveRoot(f.root);
+      let config = loadConfig(root);
+      if (f.listen !== undefined) config = Object.freeze({ ...config, listen: parseListen(f.listen, '--listen') });
+      const logger = createLogger({ level: f.logLevel as LevelWithSilent });
+      const running = await startServer({ config, logger, accessLog: f.accessLog });
+      await new Promise<void>((resolve) => {
+        const onSignal = (sig: string): void => {
+          logger.info({ event: 'signal', signal: sig }, `received ${sig}`);
+          running.stop().then(resolve, resolve);
+        };
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
+      });
+      logger.flush();
+    });
+}

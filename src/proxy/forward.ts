@@ -1,0 +1,265 @@
+// Forwarding to a color's port with http-proxy, and everything http-proxy 1.18.1 gets wrong
+// handled around it: its DELETE/OPTIONS Content-Length rewrite (request smuggling), its
+// url.parse on every request, errors that escape its 'error' event, client aborts that do
+// not reach the upstream, timeouts reported as 502, truncated responses ended cleanly.
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { PassThrough, type Readable } from 'node:stream';
+import httpProxy from 'http-proxy';
+import type { Logger } from '../log.js';
+import { responseHeaders } from './headers.js';
+import type { Target } from './target.js';
+
+export type ProxyFailure = 'refused' | 'timeout' | 'bad-response';
+
+/** The one place where an upstream failure becomes a status code. */
+export function statusFor(kind: ProxyFailure): number {
+  return kind === 'timeout' ? 504 : 502;
+}
+
+function failureBody(kind: ProxyFailure, target: Target, timeoutMs: number): string {
+  switch (kind) {
+    case 'refused':
+      return `bgproxy: the ${target.color} app is not accepting connections\n`;
+    case 'timeout':
+      return `bgproxy: the ${target.color} app did not answer within ${timeoutMs} ms\n`;
+    default:
+      return `bgproxy: bad response from the ${target.color} app\n`;
+  }
+}
+
+export interface ForwarderOptions {
+  upstreamTimeoutMs: number;
+  /** How long a request waits for a color that refuses connections (restarting) before 502. */
+  holdMs: number;
+  /** Largest request body kept for a retry; a larger one gets 502 instead of a truncated replay. */
+  retryBodyMax: number;
+  logger: Logger;
+}
+
+interface Ctx {
+  target: Target;
+  started: number;
+  attempts: number;
+  proxyReq: ClientRequest | null;
+  timedOut: boolean;
+  gotResponse: boolean;
+  /** Request body seen so far, for a replay; null when the request has no body. */
+  chunks: Buffer[] | null;
+  bytes: number;
+  overflow: boolean;
+  replay: PassThrough | null;
+}
+
+const CTX = Symbol('bgproxy.ctx');
+type Req = IncomingMessage & { [CTX]?: Ctx };
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+interface PatchedProxy extends httpProxy {
+  webPasses: Array<{ name: string }>;
+  wsPasses: Array<{ name: string }>;
+}
+
+export class Forwarder {
+  readonly #proxy: PatchedProxy;
+  readonly #opts: ForwarderOptions;
+
+  constructor(opts: ForwarderOptions) {
+    this.#opts = opts;
+    // toProxy: use req.url as is (no url.parse, DEP0169); selfHandleResponse: we write the
+    // response ourselves so hop-by-hop headers and truncation are handled here.
+    const proxy = httpProxy.createProxyServer({
+      toProxy: true,
+      prependPath: false,
+      selfHandleResponse: true,
+      xfwd: false,
+    }) as PatchedProxy;
+    // Only the 'stream' pass: 'deleteLength' smuggles a chunked body behind Content-Length: 0
+    // (CVE-2026-29057), 'timeout' touches the client socket, 'XHeaders' trusts client values.
+    proxy.webPasses = proxy.webPasses.filter((p) => p.name === 'stream');
+    proxy.wsPasses = proxy.wsPasses.filter((p) => p.name !== 'XHeaders');
+    // Every call passes its own callback; this listener only keeps a stray error from throwing.
+    proxy.on('error', (err) => opts.logger.debug({ err: err.message }, 'proxy error outside a request'));
+    proxy.on('proxyReq', (proxyReq: ClientRequest, req: Req) => this.#onProxyReq(proxyReq, req));
+    proxy.on('proxyRes', (proxyRes: IncomingMessage, req: Req, res: ServerResponse) => this.#onProxyRes(proxyRes, req, res));
+    this.#proxy = proxy;
+  }
+
+  web(req: IncomingMessage, res: ServerResponse, target: Target): void {
+    const r = req as Req;
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    const ctx: Ctx = {
+      target,
+      started: performance.now(),
+      attempts: 0,
+      proxyReq: null,
+      timedOut: false,
+      gotResponse: false,
+      chunks: hasBody ? [] : null,
+      bytes: 0,
+      overflow: false,
+      replay: null,
+    };
+    r[CTX] = ctx;
+    if (hasBody && this.#opts.holdMs > 0) {
+      const max = this.#opts.retryBodyMax;
+      req.on('data', (chunk: Buffer) => {
+        ctx.bytes += chunk.length;
+        if (ctx.bytes > max) {
+          ctx.overflow = true;
+          ctx.chunks = null;
+        } else ctx.chunks?.push(chunk);
+      });
+    } else if (hasBody) ctx.overflow = true;
+    // A client that goes away takes its upstream request with it ('aborted' alone is not
+    // reliable on current Node).
+    res.once('close', () => {
+      if (!res.writableFinished) ctx.proxyReq?.destroy();
+    });
+    this.#attempt(r, res, ctx, undefined);
+  }
+
+  #attempt(req: Req, res: ServerResponse, ctx: Ctx, buffer: Readable | undefined): void {
+    ctx.attempts++;
+    ctx.proxyReq = null;
+    ctx.timedOut = false;
+    const t = ctx.target;
+    this.#proxy.web(
+      req,
+      res,
+      { target: { host: '127.0.0.1', port: t.port }, agent: t.agent, ...(buffer ? { buffer } : {}) },
+      (err: NodeJS.ErrnoException) => this.#onError(err, req, res, ctx),
+    );
+  }
+
+  #onProxyReq(proxyReq: ClientRequest, req: Req): void {
+    const ctx = req[CTX];
+    if (!ctx) return;
+    ctx.proxyReq = proxyReq;
+    proxyReq.setTimeout(this.#opts.upstreamTimeoutMs, () => {
+      ctx.timedOut = true;
+      proxyReq.destroy();
+    });
+  }
+
+  #onProxyRes(proxyRes: IncomingMessage, req: Req, res: ServerResponse): void {
+    const ctx = req[CTX];
+    if (ctx) ctx.gotResponse = true;
+    if (res.destroyed) {
+      proxyRes.destroy();
+      return;
+    }
+    // An upstream that stops mid-body must look cut off to the client too, never complete.
+    proxyRes.once('error', () => res.destroy());
+    proxyRes.once('close', () => {
+      if (!proxyRes.complete) res.destroy();
+    });
+    try {
+      res.writeHead(
+        proxyRes.statusCode ?? 502,
+        proxyRes.statusMessage,
+        responseHeaders(proxyRes.rawHeaders, proxyRes.headers.connection),
+      );
+    } catch {
+      proxyRes.destroy();
+      if (ctx) this.#fail(req, res, ctx, 'bad-response');
+      return;
+    }
+    proxyRes.pipe(res);
+  }
+
+  #onError(err: NodeJS.ErrnoException, req: Req, res: ServerResponse, ctx: Ctx): void {
+    if (res.writableEnded || res.destroyed) return;
+    const code = err.code;
+    const elapsed = performance.now() - ctx.started;
+    if (!ctx.timedOut && code === 'ECONNREFUSED' && elapsed < this.#opts.holdMs && !ctx.overflow) {
+      // Nothing reached the app: safe to retry any method once it listens again.
+      const delay = Math.min(25 * 2 ** Math.min(ctx.attempts, 5), 500, this.#opts.holdMs - elapsed);
+      // Each attempt adds http-proxy's listeners to req; a held request makes a few dozen.
+      req.setMaxListeners(0);
+      setTimeout(() => this.#retry(req, res, ctx), delay).unref();
+      return;
+    }
+    if (
+      !ctx.timedOut &&
+      !ctx.gotResponse &&
+      ctx.attempts === 1 &&
+      (code === 'ECONNRESET' || code === 'EPIPE') &&
+      ctx.proxyReq?.reusedSocket === true &&
+      IDEMPOTENT.has(req.method ?? '') &&
+      !ctx.overflow
+    ) {
+      // The app closed an idle pooled socket as we wrote to it: retry once on a fresh one.
+      this.#retry(req, res, ctx);
+      return;
+    }
+    if (ctx.gotResponse || res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const kind: ProxyFailure = ctx.timedOut ? 'timeout' : code === 'ECONNREFUSED' ? 'refused' : 'bad-response';
+    this.#opts.logger.debug({ err: err.message, code, color: ctx.target.color, kind }, 'upstream error');
+    this.#fail(req, res, ctx, kind);
+  }
+
+  #retry(req: Req, res: ServerResponse, ctx: Ctx): void {
+    if (res.writableEnded || res.destroyed) return;
+    if (ctx.chunks === null) {
+      if (ctx.overflow) return this.#fail(req, res, ctx, 'refused');
+      // No body: the request can be sent again as it is.
+      this.#attempt(req, res, ctx, emptyBody());
+      return;
+    }
+    if (!req.readableEnded) {
+      // The body is still arriving: wait for it (or for the cap) before replaying.
+      const onEnd = (): void => {
+        req.off('end', onEnd);
+        this.#retry(req, res, ctx);
+      };
+      req.on('end', onEnd);
+      return;
+    }
+    if (ctx.overflow) return this.#fail(req, res, ctx, 'refused');
+    const body = new PassThrough();
+    for (const c of ctx.chunks) body.write(c);
+    body.end();
+    this.#attempt(req, res, ctx, body);
+  }
+
+  #fail(req: Req, res: ServerResponse, ctx: Ctx, kind: ProxyFailure): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = failureBody(kind, ctx.target, this.#opts.upstreamTimeoutMs);
+    res.writeHead(statusFor(kind), {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  /** Proxies a websocket (or other) upgrade. Errors end the client socket, never the process. */
+  ws(req: IncomingMessage, socket: Socket, head: Buffer, target: Target): void {
+    this.#proxy.ws(req, socket, head, { target: { host: '127.0.0.1', port: target.port } }, (err: Error) => {
+      this.#opts.logger.debug({ err: err.message, color: target.color }, 'websocket upstream error');
+      if (socket.destroyed) return;
+      // Nothing written yet means the upgrade never happened: answer instead of hanging up.
+      if (socket.bytesWritten === 0 && socket.writable) {
+        socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      } else socket.destroy();
+    });
+  }
+
+  close(): void {
+    this.#proxy.close();
+  }
+}
+
+function emptyBody(): Readable {
+  const p = new PassThrough();
+  p.end();
+  return p;
+}

@@ -1,0 +1,177 @@
+// The front door: route each request by Host to the target of its role at this instant,
+// count it there, forward it, log it. Also the http.Server with its timeouts and the
+// answers to requests Node's parser refuses.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Role, TimeoutsConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Forwarder } from './forward.js';
+import { prepareRequestHeaders } from './headers.js';
+import { normalizeHost } from './host.js';
+import type { Router } from './router.js';
+import type { Target } from './target.js';
+
+export interface RouteTable {
+  /** The target that `role` points at right now. */
+  targetFor(role: Role): Target;
+}
+
+export interface HandlerOptions {
+  router: Router;
+  table: RouteTable;
+  forwarder: Forwarder;
+  trustProxy: readonly string[];
+  logger: Logger;
+  /** Log one line per request (pino, asynchronous). */
+  accessLog: boolean;
+}
+
+function plain(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+function hostCount(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') n++;
+  }
+  return n;
+}
+
+/**
+ * Finds the host to route on, and turns an absolute-form target (GET http://h/p) into
+ * origin-form, whose host then wins over the Host header (RFC 9112 §3.2.2).
+ */
+function routeHost(req: IncomingMessage): string | null {
+  const url = req.url ?? '';
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    if (url === '*' && req.method === 'OPTIONS') return normalizeHost(req.headers.host);
+    if (!/^https?:\/\//i.test(url)) return null;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return null;
+    }
+    if (parsed.username || parsed.password) return null;
+    req.url = `${parsed.pathname}${parsed.search}`;
+    req.headers.host = parsed.host;
+  }
+  if (hostCount(req.rawHeaders) > 1) return null;
+  return normalizeHost(req.headers.host);
+}
+
+export interface Handlers {
+  request(req: IncomingMessage, res: ServerResponse): void;
+  upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+}
+
+export function createHandlers(opts: HandlerOptions): Handlers {
+  const { router, table, forwarder, logger } = opts;
+  const trusted = new Set(opts.trustProxy.flatMap((a) => [a, `::ffff:${a}`]));
+  const access = logger.child({ component: 'access' });
+
+  function request(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const host = routeHost(req);
+    if (host === null) return plain(res, 400, 'bgproxy: bad or missing Host header\n');
+    const route = router.route(host);
+    if (route === 'reject') return plain(res, 421, 'bgproxy: unknown host\n');
+    const target = table.targetFor(route);
+    target.track(res, route);
+    const remote = req.socket.remoteAddress ?? '';
+    prepareRequestHeaders(req, { remoteAddress: remote, trusted: trusted.has(remote) }, false);
+    if (opts.accessLog) {
+      const method = req.method;
+      const path = req.url;
+      res.once('close', () => {
+        access.info({
+          method,
+          host,
+          path,
+          status: res.writableFinished ? res.statusCode : 0,
+          color: target.color,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+        });
+      });
+    }
+    forwarder.web(req, res, target);
+  }
+
+  function upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    // Errors on this socket before http-proxy attaches its own must not crash the process.
+    socket.on('error', () => socket.destroy());
+    const host = routeHost(req);
+    const reject = (status: string): void => {
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    };
+    if (host === null) return reject('400 Bad Request');
+    const route = router.route(host);
+    if (route === 'reject') return reject('421 Misdirected Request');
+    const target = table.targetFor(route);
+    target.trackSocket(socket);
+    const remote = socket.remoteAddress ?? '';
+    prepareRequestHeaders(req, { remoteAddress: remote, trusted: trusted.has(remote) }, true);
+    if (opts.accessLog) access.info({ method: req.method, host, path: req.url, status: 101, color: target.color, upgrade: true });
+    forwarder.ws(req, socket, head, target);
+  }
+
+  return { request, upgrade };
+}
+
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+  HPE_HEADERS_TIMEOUT: '408 Request Timeout',
+};
+
+export function createProxyHttpServer(handlers: Handlers, timeouts: TimeoutsConfig): http.Server {
+  const server = http.createServer(
+    {
+      requestTimeout: timeouts.requestMs,
+      headersTimeout: timeouts.headersMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      requireHostHeader: true,
+      insecureHTTPParser: false,
+    },
+    handlers.request,
+  );
+  server.on('upgrade', handlers.upgrade);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (socket.destroyed) return;
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  });
+  return server;
+}
+
+/**
+ * Stops accepting, closes idle keep-alive connections (again as requests finish), and
+ * resolves once every connection is gone or `timeoutMs` passed (then they are cut).
+ */
+export function closeGracefully(server: http.Server, timeoutMs: number): Promise<{ forced: boolean }> {
+  return new Promise((resolve) => {
+    let forced = false;
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => {
+      forced = true;
+      server.closeAllConnections();
+    }, timeoutMs);
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+      resolve({ forced });
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,93 @@
+// One color's upstream: its keep-alive agent and the count of what is in flight on it,
+// split by the role it had when each request was routed, so a cutover can wait for
+// exactly the requests it moved away from.
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Color, Role } from '../config.js';
+
+export class Target {
+  readonly agent: http.Agent;
+  #inflight = 0;
+  readonly #byRole: Record<Role, number> = { live: 0, next: 0 };
+  #served = 0;
+  #errors5xx = 0;
+  readonly #sockets = new Set<Socket>();
+  readonly #waiters = new Set<() => void>();
+
+  constructor(
+    readonly color: Color,
+    readonly port: number,
+    agentIdleMs: number,
+  ) {
+    // Idle pooled sockets are dropped before a typical app's keep-alive timeout (Node 5 s,
+    // gunicorn 2 s) so we rarely write to a socket the app is closing.
+    this.agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: agentIdleMs, scheduling: 'lifo' });
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+  inflightAs(role: Role): number {
+    return this.#byRole[role];
+  }
+  get served(): number {
+    return this.#served;
+  }
+  get errors5xx(): number {
+    return this.#errors5xx;
+  }
+  get websockets(): number {
+    return this.#sockets.size;
+  }
+
+  /** Counts `res` until it closes (finished, aborted or destroyed). */
+  track(res: http.ServerResponse, role: Role): void {
+    this.#inflight++;
+    this.#byRole[role]++;
+    res.once('close', () => {
+      this.#inflight--;
+      this.#byRole[role]--;
+      this.#served++;
+      if (res.statusCode >= 500) this.#errors5xx++;
+      if (this.#waiters.size > 0) for (const w of [...this.#waiters]) w();
+    });
+  }
+
+  trackSocket(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      if (this.#waiters.size > 0) for (const w of [...this.#waiters]) w();
+    });
+  }
+
+  /**
+   * Waits up to timeoutMs until no request routed as `role` (or any, when role is
+   * omitted; websockets included then) is in flight. Returns how many were cut off.
+   */
+  drain(timeoutMs: number, role?: Role): Promise<number> {
+    const pending = (): number => (role ? this.#byRole[role] : this.#inflight + this.#sockets.size);
+    if (pending() === 0) return Promise.resolve(0);
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (pending() === 0) finish(0);
+      };
+      const timer = setTimeout(() => finish(pending()), timeoutMs);
+      const finish = (left: number): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve(left);
+      };
+      this.#waiters.add(check);
+    });
+  }
+
+  /** Ends the websockets still open on this color (after their drain time). */
+  closeWebsockets(): void {
+    for (const s of this.#sockets) s.destroy();
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,93 @@
+// `bgproxy serve`: the proxy listener, the Bgproxy instance and the control socket,
+// started in that order of safety (control socket first, so a second serve on the same
+// root fails before it binds anything) and stopped gracefully.
+import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Bgproxy } from './bgproxy.js';
+import { type Config, formatListen } from './config.js';
+import { type CommandHandler, ControlServer } from './control/server.js';
+import { BgError } from './errors.js';
+import type { Logger } from './log.js';
+import { closeGracefully, createProxyHttpServer } from './proxy/proxy-server.js';
+
+export interface ServeOptions {
+  config: Readonly<Config>;
+  logger: Logger;
+  accessLog?: boolean;
+}
+
+export interface Running {
+  bg: Bgproxy;
+  /** "host:port" actually bound (port 0 resolved), or null in nginx mode. */
+  listen: string | null;
+  /** Graceful stop: stop accepting, drain, close the control socket. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
+  return {
+    status: () => bg.status(),
+    cutover: (args) => bg.cutover({ force: args.force === true }),
+    rollback: (args) => bg.rollback({ force: args.force === true }),
+    ping: async () => ({ pid: process.pid }),
+  };
+}
+
+export async function startServer(opts: ServeOptions): Promise<Running> {
+  const { config, logger } = opts;
+  if (!existsSync(path.join(config.root, 'run'))) {
+    throw new BgError('BG_LAYOUT', `${config.root} is not a bgproxy root (no run/ directory; run bgproxy init)`);
+  }
+  const bg = new Bgproxy({ config, logger, accessLog: opts.accessLog ?? true });
+  const control = new ControlServer(config.root, controlHandlers(bg), logger);
+  await control.listen();
+  let server: http.Server | null = null;
+  if (config.mode === 'proxy') {
+    server = createProxyHttpServer({ request: bg.handleRequest, upgrade: bg.handleUpgrade }, config.timeouts);
+    try {
+      const addr = await listen(server, config.listen.host, config.listen.port);
+      bg.listenAddress = formatListen({ host: addr.address, port: addr.port });
+    } catch (err) {
+      await control.close();
+      const e = err as NodeJS.ErrnoException;
+      throw new BgError('BG_STATE', `cannot listen on ${formatListen(config.listen)}: ${e.code ?? e.message}`);
+    }
+  }
+  const pidFile = path.join(config.root, 'run', 'bgproxy.pid');
+  writeFileSync(pidFile, `${process.pid}\n`);
+  logger.info(
+    { event: 'listening', listen: bg.listenAddress, mode: config.mode, live: bg.roles.live, root: config.root },
+    bg.listenAddress ? `listening on ${bg.listenAddress}` : 'serving (nginx mode, no HTTP listener)',
+  );
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ event: 'shutdown' }, 'shutting down');
+      const t0 = performance.now();
+      const [closed] = await Promise.all([
+        server ? closeGracefully(server, config.drainTimeoutMs) : Promise.resolve({ forced: false }),
+        bg.close(config.drainTimeoutMs),
+      ]);
+      await control.close();
+      try {
+        unlinkSync(pidFile);
+      } catch {}
+      logger.info({ event: 'stopped', ms: Math.round(performance.now() - t0), forced: closed.forced }, 'stopped');
+    })();
+    return stopping;
+  };
+  return { bg, listen: bg.listenAddress, stop };
+}
