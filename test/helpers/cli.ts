@@ -1,0 +1,81 @@
+// The built CLI as a user runs it: `node bin/bgproxy.js ...`, and `serve` as a child process.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+
+type T = { teardown(fn: () => unknown): void };
+
+export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/bgproxy.js');
+
+export async function cli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}) {
+  const r = await execa('node', [BIN, ...args], { reject: false, env: opts.env, cwd: opts.cwd, timeout: 120_000 });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+export interface ServeProcess {
+  child: ResultPromise;
+  port: number;
+  /** Parsed JSON log lines so far. */
+  logs: Array<Record<string, unknown>>;
+  /** Resolves with the first log line matching. */
+  waitFor(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(signal?: NodeJS.Signals): Promise<number | undefined>;
+}
+
+export async function serve(t: T, root: string, extra: string[] = []): Promise<ServeProcess> {
+  const child = execa('node', [BIN, 'serve', '--root', root, ...extra], { reject: false, buffer: false });
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters = new Set<() => void>();
+  let buf = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ raw: line });
+      }
+      for (const w of [...waiters]) w();
+    }
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const waitFor = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 30_000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = (): void => {
+        const hit = logs.find(pred);
+        if (hit) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(hit);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`serve log line not seen in ${timeoutMs} ms; stderr: ${stderr.slice(-500)}`));
+      }, timeoutMs);
+      waiters.add(check);
+      child.once('exit', () => setTimeout(() => {
+        waiters.delete(check);
+        clearTimeout(timer);
+        reject(new Error(`serve exited: ${stderr.slice(-500)}`));
+      }, 50));
+      check();
+    });
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | undefined> => {
+    if (child.exitCode === null) child.kill(signal);
+    const r = await child;
+    return r.exitCode;
+  };
+  t.teardown(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGKILL');
+      await child;
+    }
+  });
+  const listening = await waitFor((l) => l.event === 'listening');
+  const port = listening.listen ? Number(String(listening.listen).split(':').pop()) : 0;
+  return { child, port, logs, waitFor, stop };
+}

@@ -1,0 +1,67 @@
+// Bounded concurrent load for zero-downtime tests: N clients, each sending requests one
+// after another over its own keep-alive connection until stop() or maxMs.
+import http from 'node:http';
+
+export interface LoadStats {
+  requests: number;
+  errors: string[];
+  non2xx: number[];
+  /** Response bodies (trimmed) in the order they arrived. */
+  bodies: string[];
+  counts: Map<string, number>;
+}
+
+export function startLoad(opts: { port: number; host: string; clients: number; maxMs: number; path?: string; keepAlive?: boolean }): {
+  stats: LoadStats;
+  stop(): Promise<LoadStats>;
+} {
+  const stats: LoadStats = { requests: 0, errors: [], non2xx: [], bodies: [], counts: new Map() };
+  let running = true;
+  const deadline = Date.now() + opts.maxMs;
+  const agents: http.Agent[] = [];
+  const one = (agent: http.Agent | false): Promise<void> =>
+    new Promise((resolve) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: opts.port, path: opts.path ?? '/', agent, headers: { host: opts.host } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => {
+            stats.requests++;
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status >= 300) stats.non2xx.push(status);
+            const b = body.trim();
+            stats.bodies.push(b);
+            stats.counts.set(b, (stats.counts.get(b) ?? 0) + 1);
+            resolve();
+          });
+          res.on('error', (e) => {
+            stats.errors.push(e.message);
+            resolve();
+          });
+        },
+      );
+      req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        stats.errors.push(e.code ?? e.message);
+        resolve();
+      });
+      req.end();
+    });
+  const loops = Array.from({ length: opts.clients }, async () => {
+    const agent = opts.keepAlive === false ? false : new http.Agent({ keepAlive: true, maxSockets: 1 });
+    if (agent) agents.push(agent);
+    while (running && Date.now() < deadline) await one(agent);
+  });
+  const all = Promise.all(loops);
+  return {
+    stats,
+    async stop() {
+      running = false;
+      await all;
+      for (const a of agents) a.destroy();
+      return stats;
+    },
+  };
+}
