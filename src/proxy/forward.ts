@@ -173,7 +173,7 @@ export class Forwarder {
     if (res.writableEnded || res.destroyed) return;
     const code = err.code;
     const elapsed = performance.now() - ctx.started;
-    if (!ctx.timedOut && code === 'ECONNREFUSED' && elapsed < this.#opts.holdMs && !ctx.overflow) {
+    if (!ctx.timedOut && code === 'ECONNREFUSED' && ctx.target.holdable && elapsed < this.#opts.holdMs && !ctx.overflow) {
       // Nothing reached the app: safe to retry any method once it listens again.
       const delay = Math.min(25 * 2 ** Math.min(ctx.attempts, 5), 500, this.#opts.holdMs - elapsed);
       // Each attempt adds http-proxy's listeners to req; a held request makes a few dozen.

@@ -7,6 +7,11 @@ import type { Color, Role } from '../config.js';
 
 export class Target {
   readonly agent: http.Agent;
+  /**
+   * Whether a refused connection is worth holding the request for (the app is starting or
+   * restarting). The supervisor clears it for a color that is stopped on purpose or failed.
+   */
+  holdable = true;
   #inflight = 0;
   readonly #byRole: Record<Role, number> = { live: 0, next: 0 };
   #served = 0;
