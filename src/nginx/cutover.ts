@@ -1,0 +1,257 @@
+// Cutover in nginx mode, the recipe's `ln -nsf` + `nginx -s reload`, made safe: check next is
+// healthy -> write both include files -> swap the links (rename) -> nginx -t -> reload -> confirm
+// through nginx that the live host reaches the new color. Any failure puts the links back (and
+// reloads again if a reload was attempted). Then waits, bounded, for nginx's old workers to exit.
+// Needs no running `bgproxy serve`; the caller holds the root's lock.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { execa } from 'execa';
+import { type Color, type Config, otherColor } from '../config.js';
+import { BgError, isBgError } from '../errors.js';
+import { repairRoles, writeRoles } from '../layout/roles.js';
+import type { Logger } from '../log.js';
+import { checkHealth } from '../supervisor/health-check.js';
+import { MARKER_PATH, writeInclude } from './conf.js';
+
+export type NginxStep = 'health' | 'include' | 'switch' | 'test' | 'reload' | 'verify' | 'restore' | 'old-workers';
+
+export interface NginxCutoverOptions {
+  /** Skip the health check of next, and the check that the app answers through nginx. */
+  force?: boolean;
+  logger?: Logger;
+  onStep?: (step: NginxStep, ms: number) => void;
+  /** How long the verify step polls nginx for the new color (default 5000 ms). */
+  verifyTimeoutMs?: number;
+  /** Limit for testCommand and reloadCommand each (default 60000 ms). */
+  commandTimeoutMs?: number;
+}
+
+export interface NginxCutoverResult {
+  live: Color;
+  was: Color;
+  forced: boolean;
+  /** From the link swap to the live host confirmed on the new color through nginx. */
+  switchedMs: number;
+  testMs: number;
+  reloadMs: number;
+  verifyMs: number;
+  /** Until every worker the master had before the reload exited; null: master not found. */
+  oldWorkersMs: number | null;
+  /** Old workers still shutting down when drainTimeoutMs ran out (0 when all exited). */
+  oldWorkersLeft: number;
+}
+
+export async function nginxCutover(config: Config, opts: NginxCutoverOptions = {}): Promise<NginxCutoverResult> {
+  const log = opts.logger?.child({ component: 'nginx' });
+  const step = async <T>(name: NginxStep, fn: () => T | Promise<T>): Promise<{ value: T; ms: number }> => {
+    const started = performance.now();
+    const value = await fn();
+    const ms = Math.round(performance.now() - started);
+    log?.info({ step: name, ms }, `nginx cutover: ${name} done in ${ms} ms`);
+    opts.onStep?.(name, ms);
+    return { value, ms };
+  };
+  const was = repairRoles(config.root).roles.live;
+  const live = otherColor(was);
+  const force = opts.force === true;
+  if (!force) await step('health', () => requireHealthy(config, live));
+  await step('include', () => {
+    writeInclude(config, 'blue');
+    writeInclude(config, 'green');
+  });
+  const before = await nginxChildren(config);
+
+  const switchStarted = performance.now();
+  let reloadAttempted = false;
+  let testMs = 0;
+  let reloadMs = 0;
+  let verifyMs = 0;
+  try {
+    await step('switch', () => writeRoles(config.root, live));
+    testMs = (await step('test', () => runNginx('test', config.nginx.testCommand, opts.commandTimeoutMs))).ms;
+    reloadAttempted = true;
+    reloadMs = (await step('reload', () => runNginx('reload', config.nginx.reloadCommand, opts.commandTimeoutMs))).ms;
+    verifyMs = (await step('verify', () => verifyThroughNginx(config, live, !force, opts.verifyTimeoutMs ?? 5000))).ms;
+  } catch (err) {
+    const restored = await step('restore', () => restore(config, was, reloadAttempted, opts.commandTimeoutMs));
+    throw asNginxError(err, restored.value);
+  }
+  const switchedMs = Math.round(performance.now() - switchStarted);
+
+  const { value: left, ms } = await step('old-workers', () => waitGone(before, config.drainTimeoutMs));
+  const oldWorkersMs = before === null ? null : ms;
+  log?.info({ live, was, switchedMs, oldWorkersMs, oldWorkersLeft: left }, `nginx now serves ${live}`);
+  return { live, was, forced: force, switchedMs, testMs, reloadMs, verifyMs, oldWorkersMs, oldWorkersLeft: left };
+}
+
+async function requireHealthy(config: Config, color: Color): Promise<void> {
+  const { path, timeoutMs } = config.app.health;
+  const h = await checkHealth(config.colors[color].port, path, timeoutMs);
+  if (!h.ok) {
+    throw new BgError(
+      'BG_UNHEALTHY',
+      `${color} (port ${config.colors[color].port}) is not healthy: ${h.reason ?? 'no answer'} on ${path}; nothing was changed (--force to switch anyway)`,
+    );
+  }
+}
+
+/** Puts the links back; returns the end of the error message: what state things are in. */
+async function restore(config: Config, was: Color, reload: boolean, timeoutMs?: number): Promise<string> {
+  try {
+    writeRoles(config.root, was);
+  } catch (err) {
+    return `; putting the links back to live -> ${was} FAILED too: ${(err as Error).message}`;
+  }
+  const back = `; the links are back to live -> ${was}`;
+  if (!reload) return `${back} (nginx was not reloaded)`;
+  try {
+    await runNginx('reload', config.nginx.reloadCommand, timeoutMs);
+    return `${back} and nginx was reloaded with them`;
+  } catch (err) {
+    return `${back}, but reloading nginx with them failed: ${(err as Error).message}`;
+  }
+}
+
+function asNginxError(err: unknown, suffix: string): BgError {
+  if (isBgError(err)) return new BgError(err.code, `${err.message}${suffix}`, { cause: err, detail: err.detail });
+  return new BgError('BG_NGINX', `${(err as Error).message}${suffix}`, { cause: err });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands: through /bin/sh so they may be `sudo nginx -s reload` or `systemctl reload nginx`.
+
+async function runNginx(what: 'test' | 'reload', command: string, timeoutMs = 60_000): Promise<string> {
+  const r = await execa('/bin/sh', ['-c', command], { reject: false, all: true, stdin: 'ignore', timeout: timeoutMs });
+  const output = (r.all ?? '').trim();
+  if (r.exitCode === 0 && !r.timedOut) return output;
+  const first = output.split('\n').find((l) => /emerg|error|fail|denied/i.test(l)) ?? output.split('\n')[0] ?? '';
+  const how = r.timedOut ? `timed out after ${timeoutMs} ms` : `exited ${r.exitCode ?? r.signal}`;
+  throw new BgError('BG_NGINX', `nginx ${what} failed (${command} ${how})${first ? `: ${first}` : ''}`, {
+    detail: output.split('\n').slice(-20).join('\n'),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verify. The include file carries a location answered by nginx with the color's name: polling it
+// through nginx, on fresh connections (so new workers answer), tells which include the workers
+// serve, for any app, without touching the app's responses (an add_header in the include would
+// silently drop the site's own server-level add_header lines, e.g. HSTS). Then, unless forced,
+// one request through nginx must reach the app (2xx/3xx): the route works, not only the config.
+
+interface VerifyTarget {
+  marker: URL;
+  app: URL;
+  host: string | undefined;
+}
+
+function verifyTarget(config: Config): VerifyTarget {
+  if (config.nginx.verifyUrl !== null) {
+    const app = new URL(config.nginx.verifyUrl);
+    return { marker: new URL(MARKER_PATH, app), app, host: undefined };
+  }
+  const h = config.listen.host;
+  const ip = h === '0.0.0.0' ? '127.0.0.1' : h === '::' ? '[::1]' : h.includes(':') ? `[${h}]` : h;
+  const base = `http://${ip}:${config.listen.port}`;
+  return { marker: new URL(MARKER_PATH, base), app: new URL(config.app.health.path, base), host: config.hosts.live[0] };
+}
+
+async function verifyThroughNginx(config: Config, color: Color, checkApp: boolean, timeoutMs: number): Promise<void> {
+  const target = verifyTarget(config);
+  const deadline = performance.now() + timeoutMs;
+  let seen = 'nothing';
+  for (;;) {
+    const r = await get(target.marker, target.host, Math.max(100, Math.min(2000, deadline - performance.now())));
+    if (r.status === 200 && r.body.trim() === color) break;
+    seen = r.status === 200 ? `"${r.body.trim().slice(0, 40)}"` : (r.error ?? `HTTP ${r.status}`);
+    if (performance.now() >= deadline) {
+      throw new BgError('BG_NGINX', `nginx did not switch to ${color} within ${timeoutMs} ms: ${target.marker.href} answered ${seen}`, {
+        detail: `GET ${target.marker.href}${target.host ? ` (Host: ${target.host})` : ''} should answer "${color}"; is the include inside location / of the live server block?`,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!checkApp) return;
+  const r = await get(target.app, target.host, config.app.health.timeoutMs);
+  if (r.status < 200 || r.status >= 400) {
+    throw new BgError('BG_NGINX', `through nginx, ${target.app.href} answered ${r.error ?? `HTTP ${r.status}`} after the switch to ${color}`);
+  }
+}
+
+function get(url: URL, host: string | undefined, timeoutMs: number): Promise<{ status: number; body: string; error?: string }> {
+  return new Promise((resolve) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    const headers: Record<string, string> = { 'user-agent': 'bgproxy-verify', connection: 'close' };
+    if (host) headers.host = host;
+    // Only routing is checked here; a self-signed certificate must not fail the cutover.
+    const req = mod.request(url, { method: 'GET', agent: false, headers, rejectUnauthorized: false, servername: host }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        if (body.length < 4096) body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', (e) => resolve({ status: 0, body, error: e.message }));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, body: '', error: e.code ?? e.message }));
+    req.end();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Old workers. After a reload nginx's previous workers finish their requests ("worker process is
+// shutting down") and exit; keep-alive and websocket connections can hold them. We snapshot the
+// master's children before the reload and wait for those pids to go.
+
+function readPid(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** nginx.pidFile when configured; else Debian's /run/nginx.pid; else the only master running. */
+function masterPid(config: Config, rows: { pid: number; args: string }[]): number | null {
+  const running = (pid: number | null): number | null => (pid !== null && rows.some((r) => r.pid === pid) ? pid : null);
+  if (config.nginx.pidFile !== null) return running(readPid(config.nginx.pidFile));
+  const debian = running(readPid('/run/nginx.pid'));
+  if (debian !== null) return debian;
+  const masters = rows.filter((r) => r.args.startsWith('nginx: master process'));
+  return masters.length === 1 && masters[0] ? masters[0].pid : null;
+}
+
+/** Pids of the nginx master's children now, or null when the master cannot be told apart. */
+async function nginxChildren(config: Config): Promise<number[] | null> {
+  const r = await execa('ps', ['-e', '-o', 'pid=,ppid=,args='], { reject: false, stdin: 'ignore', timeout: 10_000 });
+  if (r.exitCode !== 0) return null;
+  const rows = r.stdout.split('\n').flatMap((line) => {
+    const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    return m ? [{ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] ?? '' }] : [];
+  });
+  const master = masterPid(config, rows);
+  return master === null ? null : rows.filter((row) => row.ppid === master).map((row) => row.pid);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Waits up to timeoutMs for the pids to exit; returns how many are left. */
+async function waitGone(pids: number[] | null, timeoutMs: number): Promise<number> {
+  if (pids === null) return 0;
+  const deadline = performance.now() + timeoutMs;
+  let left = pids.filter(alive);
+  while (left.length > 0 && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+    left = left.filter(alive);
+  }
+  return left.length;
+}

@@ -1,0 +1,306 @@
+// A real nginx per test, plus the pieces around it: two color backends, a root with live/next
+// links, and a load generator. nginx gets its own prefix, config, pid file and error log (nothing
+// under /etc/nginx or /var/log/nginx), runs as our child with `daemon off`, and is handed an
+// already-listening 127.0.0.1:0 socket through nginx's own NGINX="fd;" inheritance (the mechanism
+// of its binary upgrade), so no port is picked, closed and re-bound by a racing neighbour.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { Test } from 'tap';
+import { type Color, type Config, parseConfig } from '../../src/config.js';
+import { writeRoles } from '../../src/layout/roles.js';
+import { renderServerBlocks, writeInclude } from '../../src/nginx/conf.js';
+
+export const NGINX_BIN = '/usr/sbin/nginx';
+
+export interface NginxSettings {
+  port: number;
+  testCommand: string;
+  reloadCommand: string;
+  pidFile: string;
+}
+
+export interface NginxInstance extends NginxSettings {
+  prefix: string;
+  errorLog: string;
+  masterPid: number;
+}
+
+function mainConf(prefix: string, site: string, pidFile: string): string {
+  const tmp = (name: string): string => path.join(prefix, 'tmp', name);
+  return `daemon off;
+master_process on;
+worker_processes 2;
+user root;
+pid ${pidFile};
+error_log ${path.join(prefix, 'error.log')} notice;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path ${tmp('body')};
+    proxy_temp_path ${tmp('proxy')};
+    fastcgi_temp_path ${tmp('fastcgi')};
+    uwsgi_temp_path ${tmp('uwsgi')};
+    scgi_temp_path ${tmp('scgi')};
+    include ${site};
+}
+`;
+}
+
+async function listProcesses(): Promise<{ pid: number; ppid: number; args: string }[]> {
+  const r = await execa('ps', ['-e', '-o', 'pid=,ppid=,args='], { reject: false });
+  return r.stdout.split('\n').flatMap((line) => {
+    const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    return m ? [{ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] ?? '' }] : [];
+  });
+}
+
+/** Processes of this instance: its master, the master's children, any master named with the prefix. */
+async function processesOf(masterPid: number, prefix: string): Promise<number[]> {
+  return (await listProcesses())
+    .filter((p) => p.pid === masterPid || p.ppid === masterPid || (p.args.includes('nginx') && p.args.includes(prefix)))
+    .map((p) => p.pid);
+}
+
+/**
+ * Starts nginx for `makeConfig(settings)`: the site file is renderServerBlocks(config). The root's
+ * include files must exist first (see makeRoot). Stops it on teardown and checks nothing is left.
+ */
+export async function startNginx(
+  t: Test,
+  prefix: string,
+  makeConfig: (s: NginxSettings) => Config,
+): Promise<{ nginx: NginxInstance; config: Config }> {
+  mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
+  const listener = net.createServer();
+  await new Promise<void>((resolve) => listener.listen({ port: 0, host: '127.0.0.1' }, resolve));
+  const port = (listener.address() as net.AddressInfo).port;
+  const conf = path.join(prefix, 'nginx.conf');
+  const errorLog = path.join(prefix, 'error.log');
+  const pidFile = path.join(prefix, 'nginx.pid');
+  const base = `${NGINX_BIN} -p ${prefix}/ -c ${conf} -e ${errorLog}`;
+  const settings = { port, testCommand: `${base} -t`, reloadCommand: `${base} -s reload`, pidFile };
+  const config = makeConfig(settings);
+  const site = path.join(prefix, 'site.conf');
+  writeFileSync(site, renderServerBlocks(config));
+  writeFileSync(conf, mainConf(prefix, site, pidFile));
+
+  // libuv's listening fd becomes nginx's fd 3; our copy is closed right after, before any traffic.
+  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+  const child = spawn(NGINX_BIN, ['-p', `${prefix}/`, '-c', conf, '-e', errorLog], {
+    stdio: ['ignore', 'ignore', 'pipe', fd],
+    env: { ...process.env, NGINX: '3;' },
+  });
+  listener.close();
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const masterPid = child.pid ?? 0;
+  const killOnExit = (): void => {
+    try {
+      process.kill(masterPid, 'SIGKILL');
+    } catch {}
+  };
+  process.once('exit', killOnExit);
+
+  // SIGQUIT (what `nginx -s quit` sends) straight to our child: tap may already have removed the
+  // prefix, with the pid file and config that `-s quit` reads, when this teardown runs.
+  t.teardown(async () => {
+    process.removeListener('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGQUIT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    let left = await processesOf(masterPid, prefix);
+    for (let i = 0; i < 40 && left.length > 0; i++) {
+      for (const pid of left) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      left = await processesOf(masterPid, prefix);
+    }
+    if (left.length > 0) throw new Error(`nginx processes of ${prefix} survived teardown: ${left.join(' ')}`);
+  });
+
+  // The socket already listens, so this request waits in the backlog until a worker accepts it.
+  const ready = await Promise.race([
+    request({ port, host: config.hosts.live[0] ?? 'localhost', path: '/', timeoutMs: 5000 }).then((r) => r.error === undefined),
+    exited.then(() => false),
+  ]);
+  if (!ready) {
+    let log = '';
+    try {
+      log = readFileSync(errorLog, 'utf8');
+    } catch {}
+    throw new Error(`nginx did not start: ${stderr}\n${log}`);
+  }
+  return { nginx: { ...settings, prefix, errorLog, masterPid }, config };
+}
+
+/** A root with blue/ and green/ (etc/ each), live -> blue, next -> green, both include files. */
+export function makeRoot(root: string, config?: Config): void {
+  for (const c of ['blue', 'green'] as const) mkdirSync(path.join(root, c, 'etc'), { recursive: true });
+  writeRoles(root, 'blue');
+  if (config) {
+    writeInclude(config, 'blue');
+    writeInclude(config, 'green');
+  }
+}
+
+export interface Backend {
+  color: Color;
+  port: number;
+  server: http.Server;
+  requests: number;
+}
+
+/** A tiny app for one color: answers every request with its color's name. */
+export async function startBackend(t: Test, color: Color): Promise<Backend> {
+  const b: Backend = { color, port: 0, server: http.createServer(), requests: 0 };
+  b.server.on('request', (req, res) => {
+    b.requests++;
+    req.resume();
+    res.setHeader('content-type', 'text/plain');
+    res.end(color);
+  });
+  await new Promise<void>((resolve) => b.server.listen({ port: 0, host: '127.0.0.1' }, resolve));
+  t.teardown(() => new Promise<void>((resolve) => {
+    b.server.closeAllConnections();
+    b.server.close(() => resolve());
+  }));
+  b.port = (b.server.address() as net.AddressInfo).port;
+  return b;
+}
+
+/** The raw config of a test root in nginx mode; `extra` is merged over the top level. */
+export function nginxConfig(
+  root: string,
+  s: NginxSettings,
+  ports: Record<Color, number>,
+  extra: { nginx?: Record<string, unknown>; [k: string]: unknown } = {},
+): Config {
+  const { nginx, ...rest } = extra;
+  return parseConfig(
+    {
+      listen: `127.0.0.1:${s.port}`,
+      mode: 'nginx',
+      hosts: { live: ['shop.test', 'www.shop.test'], next: ['next.shop.test'] },
+      colors: { blue: { port: ports.blue }, green: { port: ports.green } },
+      app: { health: { path: '/', timeoutMs: 1000 } },
+      drainTimeoutMs: 5000,
+      nginx: { testCommand: s.testCommand, reloadCommand: s.reloadCommand, pidFile: s.pidFile, ...nginx },
+      ...rest,
+    },
+    root,
+  );
+}
+
+export interface Reply {
+  status: number;
+  body: string;
+  error?: string;
+}
+
+export function request(opts: {
+  port: number;
+  host: string;
+  path: string;
+  timeoutMs?: number;
+  agent?: http.Agent | false;
+}): Promise<Reply> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: opts.port, path: opts.path, headers: { host: opts.host }, agent: opts.agent ?? false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, body, error: e.code ?? e.message }));
+      },
+    );
+    req.setTimeout(opts.timeoutMs ?? 5000, () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, body: '', error: e.code ?? e.message }));
+    req.end();
+  });
+}
+
+export interface LoadResult {
+  total: number;
+  colors: Record<string, number>;
+  /** "ECONNRESET", "HTTP 502", … -> count. */
+  errors: Record<string, number>;
+  failed: number;
+}
+
+/**
+ * `concurrency` clients each sending one request after another to the host through nginx until
+ * stop() is called (or maxMs passes): a fresh connection per request, or shared keep-alive ones.
+ */
+export function startLoad(opts: { port: number; host: string; concurrency: number; keepAlive: boolean; maxMs: number }): {
+  stop: () => Promise<LoadResult>;
+} {
+  const agent = opts.keepAlive ? new http.Agent({ keepAlive: true, maxSockets: opts.concurrency }) : false;
+  const result: LoadResult = { total: 0, colors: {}, errors: {}, failed: 0 };
+  const until = performance.now() + opts.maxMs;
+  let stopped = false;
+  const client = async (): Promise<void> => {
+    while (!stopped && performance.now() < until) {
+      const r = await request({ port: opts.port, host: opts.host, path: '/', agent, timeoutMs: 5000 });
+      result.total++;
+      const bad = r.error ?? (r.status === 200 ? undefined : `HTTP ${r.status}`);
+      if (bad) {
+        result.failed++;
+        result.errors[bad] = (result.errors[bad] ?? 0) + 1;
+      } else {
+        result.colors[r.body] = (result.colors[r.body] ?? 0) + 1;
+      }
+    }
+  };
+  const clients = Array.from({ length: opts.concurrency }, client);
+  return {
+    stop: async () => {
+      stopped = true;
+      await Promise.all(clients);
+      if (agent) agent.destroy();
+      return result;
+    },
+  };
+}
+
+export interface NginxFixture {
+  root: string;
+  nginx: NginxInstance;
+  config: Config;
+  blue: Backend;
+  green: Backend;
+}
+
+/** Two backends, a root (live -> blue) and nginx in front, all under `dir`, all torn down with t. */
+export async function nginxFixture(
+  t: Test,
+  dir: string,
+  extra: Parameters<typeof nginxConfig>[3] = {},
+): Promise<NginxFixture> {
+  const root = path.join(dir, 'root');
+  mkdirSync(root, { recursive: true });
+  const blue = await startBackend(t, 'blue');
+  const green = await startBackend(t, 'green');
+  const { nginx, config } = await startNginx(t, path.join(dir, 'nginx'), (s) => {
+    const c = nginxConfig(root, s, { blue: blue.port, green: green.port }, extra);
+    makeRoot(root, c);
+    return c;
+  });
+  return { root, nginx, config, blue, green };
+}
