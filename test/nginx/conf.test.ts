@@ -121,3 +121,9 @@ t.test('writeInclude writes atomically, only when changed, and stays inside the 
   symlinkSync(path.join(dir, 'outside'), path.join(linked, 'blue', 'etc'));
   t.throws(() => writeInclude(config({}, linked), 'blue'), { code: 'BG_NGINX', message: /outside/ });
 });
+
+t.test('nginx-compat/site.conf is what nginx-config prints for the shop.example sample', async (t) => {
+  const sample = readFileSync(new URL('../../nginx-compat/site.conf', import.meta.url), 'utf8');
+  const c = config({ hosts: { live: ['shop.example', 'www.shop.example'], next: ['next.shop.example'] } });
+  t.equal(sample, renderServerBlocks(c), 'regenerate nginx-compat/site.conf when the rendering changes');
+});
