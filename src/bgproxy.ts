@@ -12,7 +12,10 @@ import { Forwarder } from './proxy/forward.js';
 import { createHandlers, type Handlers } from './proxy/proxy-server.js';
 import { Router } from './proxy/router.js';
 import { Target } from './proxy/target.js';
+import { readRelease } from './deploy/release.js';
+import type { AppState } from './supervisor/app-process.js';
 import { checkHealth } from './supervisor/health-check.js';
+import { hasRelease, Supervisor } from './supervisor/supervisor.js';
 
 export interface BgproxyOptions {
   config: Readonly<Config>;
@@ -73,6 +76,10 @@ export class Bgproxy extends EventEmitter {
   /** The live color before the last cutover, for rollback. */
   #previousLive: Color | null = null;
   listenAddress: string | null = null;
+  /** Present when app.start is configured: bgproxy owns both colors' processes. */
+  readonly supervisor: Supervisor | null;
+  /** Why a color must not go live (its last deploy failed), until a deploy succeeds. */
+  readonly #failed: Record<Color, string | null> = { blue: null, green: null };
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -92,6 +99,9 @@ export class Bgproxy extends EventEmitter {
       retryBodyMax: 64 * 1024,
       logger: this.log.child({ component: 'proxy' }),
     });
+    this.supervisor = this.config.app.start
+      ? new Supervisor(this.config, this.log, (color, state) => this.#onAppState(color, state))
+      : null;
     const table = { targetFor: (role: Role): Target => this.#targets[this.#roles[role]] };
     this.#handlers = createHandlers({
       router: new Router(this.config.hosts, this.config.unknownHost),
@@ -165,8 +175,90 @@ export class Bgproxy extends EventEmitter {
     return result;
   }
 
-  /** Throws BG_UNHEALTHY unless `color` answers its health path now. */
+  #onAppState(color: Color, state: AppState): void {
+    // A color stopped on purpose or unable to start answers 502 at once; one that is
+    // starting, crashed or in backoff is worth holding requests for.
+    this.#targets[color].holdable = state !== 'stopped' && state !== 'failed';
+    this.emit('app-state', { color, state });
+  }
+
+  /** Marks `color` as not fit to go live (a failed deploy), or clears the mark. */
+  markFailed(color: Color, reason: string | null): void {
+    this.#failed[color] = reason;
+  }
+
+  failure(color: Color): string | null {
+    return this.#failed[color];
+  }
+
+  /** Starts the app of every color that holds a release (serve calls this after listening). */
+  async startApps(): Promise<void> {
+    if (!this.supervisor) return;
+    await Promise.all(
+      COLORS.filter((c) => hasRelease(this.config.root, c)).map((c) =>
+        this.startColor(c).catch((err: Error) => this.log.error({ color: c, err: err.message }, `${c} did not start`)),
+      ),
+    );
+  }
+
+  #requireSupervisor(): Supervisor {
+    if (!this.supervisor) {
+      throw new BgError('BG_STATE', 'bgproxy does not run the apps here (no app.start in bgproxy.json)');
+    }
+    return this.supervisor;
+  }
+
+  /** Starts (or restarts, undrained) `color`'s app and resolves when it is healthy. */
+  async startColor(color: Color): Promise<void> {
+    const sup = this.#requireSupervisor();
+    const release = await readRelease(this.config.root, color).catch(() => null);
+    await sup.start(color, { commit: release?.commit ?? null, role: this.roleOf(color) });
+  }
+
+  /**
+   * Stops `color`'s app the drained way: wait for its in-flight requests (drainTimeoutMs),
+   * then stopSignal, then SIGKILL to the group after stopTimeoutMs.
+   */
+  async stopColor(color: Color, opts: { force?: boolean } = {}): Promise<{ cutOff: number; killed: boolean; drainMs: number }> {
+    const sup = this.#requireSupervisor();
+    if (this.#roles.live === color && !opts.force) {
+      throw new BgError(
+        'BG_STATE',
+        `${color} is live: stopping it takes the public site down (requests wait ${this.config.holdMs} ms, then get 502); cut over first, or use --force`,
+      );
+    }
+    const target = this.#targets[color];
+    target.holdable = false;
+    const t0 = performance.now();
+    const cutOff = await target.drain(this.config.drainTimeoutMs);
+    const drainMs = Math.round(performance.now() - t0);
+    const { killed } = await sup.stop(color);
+    target.closeWebsockets();
+    return { cutOff, killed, drainMs };
+  }
+
+  /** Drains `color`, stops its app and starts it again; requests meanwhile are held. */
+  async restartColor(color: Color): Promise<{ cutOff: number; drainMs: number }> {
+    const sup = this.#requireSupervisor();
+    const target = this.#targets[color];
+    const t0 = performance.now();
+    const cutOff = await target.drain(this.config.drainTimeoutMs);
+    const drainMs = Math.round(performance.now() - t0);
+    await sup.stop(color);
+    target.closeWebsockets();
+    await this.startColor(color);
+    return { cutOff, drainMs };
+  }
+
+  /** Throws BG_UNHEALTHY unless `color` is fit to go live and answers its health path now. */
   async assertHealthy(color: Color): Promise<void> {
+    const failed = this.#failed[color];
+    if (failed) throw new BgError('BG_UNHEALTHY', `${color} is marked failed (${failed}); deploy again before making it live`);
+    const snap = this.supervisor?.snapshot(color);
+    if (this.supervisor && snap?.state !== 'running') {
+      const why = snap ? `${snap.state}${snap.reason ? `: ${snap.reason}` : ''}` : 'not started (no release deployed)';
+      throw new BgError('BG_UNHEALTHY', `${color} is not healthy (${why}); refusing to make it live (--force skips this check)`);
+    }
     const h = this.config.app.health;
     const r = await checkHealth(this.config.colors[color].port, h.path, Math.min(h.timeoutMs, 5000));
     if (!r.ok) {
@@ -197,28 +289,35 @@ export class Bgproxy extends EventEmitter {
 
   protected async colorStatus(color: Color): Promise<ColorStatus> {
     const t = this.#targets[color];
+    const release = await readRelease(this.config.root, color).catch(() => null);
+    const counts = { inflight: t.inflight, served: t.served, errors5xx: t.errors5xx, websockets: t.websockets };
+    const base = { port: t.port, commit: release?.commit ?? null, subject: release?.subject ?? null, release };
+    const failed = this.#failed[color];
+    const snap = this.supervisor?.snapshot(color);
+    if (this.supervisor) {
+      const s = snap ?? { state: 'stopped', pid: null, uptimeMs: null, restarts: 0, lastExit: null, healthy: false, reason: null };
+      return { ...base, ...s, ...(failed ? { state: 'failed', healthy: false, reason: failed } : {}), ...counts };
+    }
+    // Apps started another way: all we know is whether the port answers.
     const h = this.config.app.health;
     const probe = await checkHealth(t.port, h.path, Math.min(h.timeoutMs, 1000));
     return {
-      port: t.port,
-      commit: null,
+      ...base,
       pid: null,
-      state: probe.ok ? 'running' : 'down',
-      healthy: probe.ok,
-      inflight: t.inflight,
-      served: t.served,
-      websockets: t.websockets,
-      reason: probe.ok ? null : (probe.reason ?? null),
+      state: failed ? 'failed' : probe.ok ? 'running' : 'down',
+      healthy: probe.ok && !failed,
+      reason: failed ?? (probe.ok ? null : (probe.reason ?? null)),
+      ...counts,
     };
   }
 
-  /** Waits for in-flight requests on both colors (bounded), then drops the upstream pools. */
+  /** Waits for in-flight requests on both colors (bounded), stops the apps, drops the pools. */
   async close(timeoutMs = this.config.drainTimeoutMs): Promise<void> {
     await Promise.all(COLORS.map((c) => this.#targets[c].drain(timeoutMs)));
-    for (const c of COLORS) {
-      this.#targets[c].closeWebsockets();
-      this.#targets[c].close();
-    }
+    for (const c of COLORS) this.#targets[c].closeWebsockets();
+    // The proxy has stopped accepting: stop the apps the same drained way.
+    await this.supervisor?.stopAll();
+    for (const c of COLORS) this.#targets[c].close();
     this.#forwarder.close();
   }
 

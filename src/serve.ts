@@ -6,7 +6,7 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Bgproxy } from './bgproxy.js';
-import { type Config, formatListen } from './config.js';
+import { type Color, type Config, formatListen } from './config.js';
 import { type CommandHandler, ControlServer } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
@@ -36,11 +36,31 @@ function listen(server: http.Server, host: string, port: number): Promise<Addres
   });
 }
 
+/** "blue", "green", "live" or "next" -> a color, as of now. */
+export function colorArg(bg: Bgproxy, v: unknown): Color {
+  if (v === 'blue' || v === 'green') return v;
+  if (v === 'live' || v === 'next') return bg.roles[v];
+  throw new BgError('BG_USAGE', `expected blue, green, live or next, got ${JSON.stringify(v)}`);
+}
+
 export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
   return {
     status: () => bg.status(),
     cutover: (args) => bg.cutover({ force: args.force === true }),
     rollback: (args) => bg.rollback({ force: args.force === true }),
+    restart: async (args) => {
+      const color = colorArg(bg, args.color);
+      return { color, ...(await bg.restartColor(color)) };
+    },
+    stop: async (args) => {
+      const color = colorArg(bg, args.color);
+      return { color, ...(await bg.stopColor(color, { force: args.force === true })) };
+    },
+    start: async (args) => {
+      const color = colorArg(bg, args.color);
+      await bg.startColor(color);
+      return { color };
+    },
     ping: async () => ({ pid: process.pid }),
   };
 }
@@ -71,6 +91,9 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     { event: 'listening', listen: bg.listenAddress, mode: config.mode, live: bg.roles.live, root: config.root },
     bg.listenAddress ? `listening on ${bg.listenAddress}` : 'serving (nginx mode, no HTTP listener)',
   );
+
+  // Apps start after the listener is up: requests meanwhile are held, not refused.
+  void bg.startApps();
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {

@@ -1,6 +1,7 @@
 // The bgproxy command line. Each subcommand lives in its own file; this one wires them
 // into commander and turns every failure into one line and an exit code.
 import { Command, CommanderError } from 'commander';
+import { registerApps } from './apps.js';
 import { registerInit } from './init.js';
 import { registerOps } from './ops.js';
 import { printError } from './output.js';
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerServe(program);
   registerOps(program);
+  registerApps(program);
   return program;
 }
 

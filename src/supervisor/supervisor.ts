@@ -1,0 +1,98 @@
+// Both colors' app processes, as `serve` owns them: which color has a release to run,
+// the environment each gets, and one AppProcess per color.
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { type Color, COLORS, type Config, type Role, appEnv } from '../config.js';
+import type { Logger } from '../log.js';
+import { type AppSnapshot, type AppState, AppProcess } from './app-process.js';
+
+export interface ReleaseIdentity {
+  commit: string | null;
+  role: Role;
+}
+
+/** A color holds a release when its checkout has something besides .git in it. */
+export function hasRelease(root: string, color: Color): boolean {
+  try {
+    return readdirSync(path.join(root, color, 'repo')).some((f) => f !== '.git');
+  } catch {
+    return false;
+  }
+}
+
+/** The app's environment: PORT, BG_* (release identity included) and app.env. */
+export function releaseEnv(config: Config, color: Color, id: ReleaseIdentity): Record<string, string> {
+  return appEnv(config, color, {
+    BG_COMMIT: id.commit ?? '',
+    BG_RELEASE: id.commit ? id.commit.slice(0, 7) : '',
+    BG_ROLE: id.role,
+  });
+}
+
+export class Supervisor {
+  readonly #config: Readonly<Config>;
+  readonly #log: Logger;
+  readonly #apps = new Map<Color, AppProcess>();
+  readonly #onState: (color: Color, state: AppState) => void;
+
+  constructor(config: Readonly<Config>, logger: Logger, onState: (color: Color, state: AppState) => void) {
+    this.#config = config;
+    this.#log = logger;
+    this.#onState = onState;
+  }
+
+  /** The AppProcess of `color`, made fresh with the current release identity. */
+  #make(color: Color, id: ReleaseIdentity): AppProcess {
+    const c = this.#config;
+    const app = new AppProcess({
+      color,
+      port: c.colors[color].port,
+      command: c.app.start!,
+      cwd: path.join(c.root, color, 'repo', c.app.dir),
+      env: releaseEnv(c, color, id),
+      health: c.app.health,
+      startTimeoutMs: c.app.startTimeoutMs,
+      stopSignal: c.app.stopSignal,
+      stopTimeoutMs: c.app.stopTimeoutMs,
+      logFile: path.join(c.root, 'logs', `${color}.log`),
+      logMaxBytes: c.app.logMaxBytes,
+      pidFile: path.join(c.root, color, 'etc', 'app.pid'),
+      logger: this.#log,
+    });
+    app.on('state', (state) => this.#onState(color, state));
+    return app;
+  }
+
+  get(color: Color): AppProcess | null {
+    return this.#apps.get(color) ?? null;
+  }
+
+  snapshot(color: Color): AppSnapshot | null {
+    return this.#apps.get(color)?.snapshot() ?? null;
+  }
+
+  /**
+   * (Re)starts `color` with `id` and resolves when it is healthy. An existing process is
+   * stopped first (the caller drains it before).
+   */
+  async start(color: Color, id: ReleaseIdentity): Promise<void> {
+    const old = this.#apps.get(color);
+    if (old) {
+      await old.stop();
+      old.removeAllListeners('state');
+    }
+    const app = this.#make(color, id);
+    this.#apps.set(color, app);
+    await app.start();
+  }
+
+  async stop(color: Color): Promise<{ killed: boolean }> {
+    const app = this.#apps.get(color);
+    if (!app) return { killed: false };
+    return app.stop();
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(COLORS.map((c) => this.stop(c)));
+  }
+}
