@@ -163,14 +163,20 @@ export interface Backend {
   requests: number;
 }
 
-/** A tiny app for one color: answers every request with its color's name. */
+/**
+ * A tiny app for one color: answers every request with its color's name, GET /headers with the
+ * request headers it received (JSON), and a websocket-style upgrade with 101 then its color.
+ */
 export async function startBackend(t: Test, color: Color): Promise<Backend> {
   const b: Backend = { color, port: 0, server: http.createServer(), requests: 0 };
   b.server.on('request', (req, res) => {
     b.requests++;
     req.resume();
     res.setHeader('content-type', 'text/plain');
-    res.end(color);
+    res.end(req.url === '/headers' ? JSON.stringify(req.headers) : color);
+  });
+  b.server.on('upgrade', (_req, socket: net.Socket) => {
+    socket.end(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n${color}`);
   });
   await new Promise<void>((resolve) => b.server.listen({ port: 0, host: '127.0.0.1' }, resolve));
   t.teardown(() => new Promise<void>((resolve) => {

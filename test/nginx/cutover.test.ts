@@ -1,4 +1,5 @@
 // Cutover in nginx mode against a real nginx: switch, refuse, restore.
+import http from 'node:http';
 import t from 'tap';
 import { readRawRoles } from '../../src/layout/roles.js';
 import { nginxCutover, type NginxStep } from '../../src/nginx/cutover.js';
@@ -83,4 +84,37 @@ t.test('next down: refused BG_UNHEALTHY, nothing changed; --force switches anywa
   t.same(readRawRoles(f.root), { live: 'green', next: 'blue' });
   t.equal((await live(f)).status, 502, 'nginx routes to the (down) green color');
   t.equal((await next(f)).body, 'blue');
+});
+
+t.test('the include forwards the proxy headers and websocket upgrades', async (t) => {
+  const f = await nginxFixture(t, t.testdir());
+  const seen = JSON.parse((await request({ port: f.nginx.port, host: 'shop.test', path: '/headers' })).body) as Record<string, string>;
+  t.match(seen, {
+    host: 'shop.test',
+    'x-real-ip': '127.0.0.1',
+    'x-forwarded-for': '127.0.0.1',
+    'x-forwarded-proto': 'http',
+    'x-forwarded-host': 'shop.test',
+    connection: 'close',
+  });
+  t.notOk('upgrade' in seen, 'no Upgrade header on a plain request');
+
+  const upgraded = await new Promise<string>((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port: f.nginx.port,
+      headers: { host: 'next.shop.test', connection: 'Upgrade', upgrade: 'websocket' },
+    });
+    req.on('upgrade', (res, socket, head) => {
+      let data = head.toString();
+      socket.on('data', (c: Buffer) => {
+        data += c.toString();
+      });
+      socket.on('end', () => resolve(`${res.statusCode} ${data}`));
+    });
+    req.on('response', (res) => reject(new Error(`no upgrade: HTTP ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(upgraded, '101 green');
 });
