@@ -60,11 +60,12 @@ export function prepareRequestHeaders(req: IncomingMessage, fwd: ForwardedInfo, 
     const prior = h['x-forwarded-for'];
     h['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${fwd.remoteAddress}` : fwd.remoteAddress;
     if (h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = 'http';
-    if (h['x-forwarded-host'] === undefined) h['x-forwarded-host'] = host;
+    if (h['x-forwarded-host'] === undefined && host !== '') h['x-forwarded-host'] = host;
   } else {
     h['x-forwarded-for'] = fwd.remoteAddress;
     h['x-forwarded-proto'] = 'http';
-    h['x-forwarded-host'] = host;
+    if (host !== '') h['x-forwarded-host'] = host;
+    else delete h['x-forwarded-host'];
     delete h.forwarded;
     delete h['x-real-ip'];
   }

@@ -26,22 +26,41 @@ export interface HandlerOptions {
   accessLog: boolean;
 }
 
-function plain(res: ServerResponse, status: number, body: string): void {
+function plain(res: ServerResponse, status: number, body: string, close = false): void {
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    // A refused request may have an unread or untrusted body: never read past it.
+    ...(close ? { connection: 'close' } : {}),
   });
   res.end(body);
 }
 
-function hostCount(raw: string[]): number {
+function headerCount(raw: string[], lowerName: string): number {
   let n = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') n++;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) n++;
   }
   return n;
+}
+
+/**
+ * Why the body framing is refused, or null. Node's parser takes a Transfer-Encoding list
+ * whose last coding is chunked ("gzip, chunked", or split over two headers) and TE on
+ * HTTP/1.0; we forward only one plain "chunked", so anything else would reach the app
+ * with a meaning it may read differently (RFC 9112 §6.1). CL+TE and bad CL are refused
+ * by the parser already.
+ */
+function framingError(req: IncomingMessage): string | null {
+  const te = req.headers['transfer-encoding'];
+  if (te === undefined) return null;
+  if (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1) return 'Transfer-Encoding needs HTTP/1.1';
+  if (headerCount(req.rawHeaders, 'transfer-encoding') !== 1 || te.trim().toLowerCase() !== 'chunked') {
+    return 'unsupported Transfer-Encoding';
+  }
+  return null;
 }
 
 /**
@@ -50,6 +69,8 @@ function hostCount(raw: string[]): number {
  */
 function routeHost(req: IncomingMessage): string | null {
   const url = req.url ?? '';
+  // HTTP/1.0 may omit Host (Node refuses that on 1.1): route it as an unknown host.
+  if (req.headers.host === undefined && req.httpVersion === '1.0' && url.charCodeAt(0) === 47) return '';
   if (url.charCodeAt(0) !== 47 /* / */) {
     if (url === '*' && req.method === 'OPTIONS') return normalizeHost(req.headers.host);
     if (!/^https?:\/\//i.test(url)) return null;
@@ -63,7 +84,7 @@ function routeHost(req: IncomingMessage): string | null {
     req.url = `${parsed.pathname}${parsed.search}`;
     req.headers.host = parsed.host;
   }
-  if (hostCount(req.rawHeaders) > 1) return null;
+  if (headerCount(req.rawHeaders, 'host') > 1) return null;
   return normalizeHost(req.headers.host);
 }
 
@@ -79,8 +100,10 @@ export function createHandlers(opts: HandlerOptions): Handlers {
 
   function request(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
+    const framing = framingError(req);
+    if (framing !== null) return plain(res, 400, `bgproxy: ${framing}\n`, true);
     const host = routeHost(req);
-    if (host === null) return plain(res, 400, 'bgproxy: bad or missing Host header\n');
+    if (host === null) return plain(res, 400, 'bgproxy: bad or missing Host header\n', true);
     const route = router.route(host);
     if (route === 'reject') return plain(res, 421, 'bgproxy: unknown host\n');
     const target = table.targetFor(route);
@@ -107,10 +130,11 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   function upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // Errors on this socket before http-proxy attaches its own must not crash the process.
     socket.on('error', () => socket.destroy());
-    const host = routeHost(req);
     const reject = (status: string): void => {
       socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     };
+    if (framingError(req) !== null) return reject('400 Bad Request');
+    const host = routeHost(req);
     if (host === null) return reject('400 Bad Request');
     const route = router.route(host);
     if (route === 'reject') return reject('421 Misdirected Request');
