@@ -49,6 +49,8 @@ interface Ctx {
   bytes: number;
   overflow: boolean;
   replay: PassThrough | null;
+  /** Already sent again after the app reset the connection under it. */
+  resent: boolean;
 }
 
 const CTX = Symbol('bgproxy.ctx');
@@ -100,6 +102,7 @@ export class Forwarder {
       bytes: 0,
       overflow: false,
       replay: null,
+      resent: false,
     };
     r[CTX] = ctx;
     if (hasBody && this.#opts.holdMs > 0) {
@@ -181,17 +184,20 @@ export class Forwarder {
       setTimeout(() => this.#retry(req, res, ctx), delay).unref();
       return;
     }
-    if (
-      !ctx.timedOut &&
-      !ctx.gotResponse &&
-      ctx.attempts === 1 &&
-      (code === 'ECONNRESET' || code === 'EPIPE') &&
-      ctx.proxyReq?.reusedSocket === true &&
-      IDEMPOTENT.has(req.method ?? '') &&
-      !ctx.overflow
-    ) {
+    const resetBeforeAnswer =
+      !ctx.timedOut && !ctx.gotResponse && !ctx.overflow && (code === 'ECONNRESET' || code === 'EPIPE') && IDEMPOTENT.has(req.method ?? '');
+    if (resetBeforeAnswer && ctx.attempts === 1 && ctx.proxyReq?.reusedSocket === true) {
       // The app closed an idle pooled socket as we wrote to it: retry once on a fresh one.
       this.#retry(req, res, ctx);
+      return;
+    }
+    if (resetBeforeAnswer && !ctx.resent && ctx.target.holdable && elapsed < this.#opts.holdMs) {
+      // The app died under an idempotent request (a crash, kill -9): like nginx's
+      // proxy_next_upstream, send it again once the restarted app listens. Only once,
+      // so a request that crashes the app cannot crash it again and again.
+      ctx.resent = true;
+      req.setMaxListeners(0);
+      setTimeout(() => this.#retry(req, res, ctx), Math.min(100, this.#opts.holdMs - elapsed)).unref();
       return;
     }
     if (ctx.gotResponse || res.headersSent) {
