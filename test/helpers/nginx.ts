@@ -101,9 +101,11 @@ export async function startNginx(
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const masterPid = child.pid ?? 0;
+  // If the test process dies without teardown: SIGTERM makes the master stop its workers too
+  // (a SIGKILLed master leaves them running, orphaned).
   const killOnExit = (): void => {
     try {
-      process.kill(masterPid, 'SIGKILL');
+      process.kill(masterPid, 'SIGTERM');
     } catch {}
   };
   process.once('exit', killOnExit);
@@ -112,13 +114,19 @@ export async function startNginx(
   // prefix, with the pid file and config that `-s quit` reads, when this teardown runs.
   t.teardown(async () => {
     process.removeListener('exit', killOnExit);
+    const seen = new Set(await processesOf(masterPid, prefix));
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGQUIT');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const timer = setTimeout(() => child.kill('SIGTERM'), 5000);
       await exited;
       clearTimeout(timer);
     }
-    let left = await processesOf(masterPid, prefix);
+    const remaining = async (): Promise<number[]> => {
+      const now = await listProcesses();
+      for (const pid of await processesOf(masterPid, prefix)) seen.add(pid);
+      return now.filter((p) => seen.has(p.pid) && p.args.startsWith('nginx')).map((p) => p.pid);
+    };
+    let left = await remaining();
     for (let i = 0; i < 40 && left.length > 0; i++) {
       for (const pid of left) {
         try {
@@ -126,7 +134,7 @@ export async function startNginx(
         } catch {}
       }
       await new Promise((r) => setTimeout(r, 50));
-      left = await processesOf(masterPid, prefix);
+      left = await remaining();
     }
     if (left.length > 0) throw new Error(`nginx processes of ${prefix} survived teardown: ${left.join(' ')}`);
   });
