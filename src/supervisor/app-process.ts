@@ -1,0 +1,363 @@
+// One color's app process: spawn it in its own process group, wait until its health
+// path answers, keep checking it, restart it with backoff when it dies, and stop it so
+// that nothing of its group survives. Draining in-flight requests is the caller's job,
+// done before stop().
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Color, HealthConfig } from '../config.js';
+import { BgError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { checkHealth } from './health-check.js';
+import { LogFile, tailLog } from './log-file.js';
+import { groupMembers, signalGroup, waitGroupGone } from './process-group.js';
+import { describeExit, type ExitInfo, type GroupLeader, removePidFile, spawnInGroup, writePidFile } from './spawn.js';
+
+export type { ExitInfo } from './spawn.js';
+
+export type AppState = 'stopped' | 'starting' | 'running' | 'unhealthy' | 'crashed' | 'backoff' | 'stopping' | 'failed';
+
+export interface AppProcessOptions {
+  color: Color;
+  port: number;
+  /** Run by /bin/sh -c, so $VARS and `cd x && …` work. */
+  command: string;
+  cwd: string;
+  /** Merged over process.env (PORT, BG_COLOR, BG_ENV, BG_ROOT and app.env: see appEnv()). */
+  env: Record<string, string>;
+  health: HealthConfig;
+  startTimeoutMs: number;
+  stopSignal: NodeJS.Signals;
+  stopTimeoutMs: number;
+  logFile: string;
+  logMaxBytes: number;
+  pidFile: string;
+  logger: Logger;
+  backoff?: Partial<BackoffOptions>;
+  /** Pause between readiness probes while starting; default 150 ms. */
+  readyPollMs?: number;
+}
+
+export interface AppSnapshot {
+  state: AppState;
+  pid: number | null;
+  uptimeMs: number | null;
+  restarts: number;
+  lastExit: ExitInfo | null;
+  healthy: boolean;
+  reason: string | null;
+}
+
+export interface AppProcessEvents {
+  state: [state: AppState, previous: AppState];
+  ready: [];
+  crashed: [exit: { code: number | null; signal: NodeJS.Signals | null }];
+  restarting: [info: { inMs: number; attempt: number }];
+  stopped: [result: { killed: boolean }];
+}
+
+/** One spawned process; events of an older run are ignored once a new one exists. */
+interface Run {
+  leader: GroupLeader;
+  /** Aborted when the process exits or is being stopped: ends the readiness and health loops. */
+  abort: AbortController;
+}
+
+type Readiness = { ok: true } | { ok: false; why: 'exited' | 'timeout' | 'stopped'; reason: string };
+
+const KILL_WAIT_MS = 5_000;
+
+export class AppProcess extends EventEmitter<AppProcessEvents> {
+  readonly color: Color;
+  readonly #o: AppProcessOptions;
+  readonly #log: Logger;
+  readonly #logFile: LogFile;
+  readonly #backoff: Backoff;
+  #state: AppState = 'stopped';
+  #reason: string | null = null;
+  #run: Run | null = null;
+  #restarts = 0;
+  #lastExit: ExitInfo | null = null;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #starting: Promise<void> | null = null;
+  #stopping: Promise<{ killed: boolean }> | null = null;
+
+  constructor(options: AppProcessOptions) {
+    super();
+    this.#o = { ...options };
+    this.color = options.color;
+    this.#log = options.logger.child({ component: 'supervisor', color: options.color });
+    this.#logFile = new LogFile(options.logFile, options.logMaxBytes);
+    this.#backoff = new Backoff(options.backoff);
+  }
+
+  get state(): AppState {
+    return this.#state;
+  }
+  /** Pid of the running process (also its process group id), null when none runs. */
+  get pid(): number | null {
+    return this.#run && !this.#run.leader.exitInfo ? this.#run.leader.pid : null;
+  }
+  /** Restarts after crashes since this object was created (not counting start()/restart()). */
+  get restarts(): number {
+    return this.#restarts;
+  }
+  get lastExit(): ExitInfo | null {
+    return this.#lastExit;
+  }
+  get startedAt(): Date | null {
+    return this.pid === null ? null : new Date(this.#run!.leader.startedAt);
+  }
+  get healthy(): boolean {
+    return this.#state === 'running';
+  }
+  /** Why the process is unhealthy, crashed or failed; null while all is well. */
+  get reason(): string | null {
+    return this.#reason;
+  }
+
+  snapshot(): AppSnapshot {
+    const started = this.startedAt;
+    return {
+      state: this.#state,
+      pid: this.pid,
+      uptimeMs: started ? Date.now() - started.getTime() : null,
+      restarts: this.#restarts,
+      lastExit: this.#lastExit,
+      healthy: this.healthy,
+      reason: this.#reason,
+    };
+  }
+
+  /**
+   * Starts the app and resolves once its health path answers 2xx/3xx. Rejects with
+   * BG_PROCESS when it exits first (it then keeps being restarted with backoff until
+   * stop()) or is not healthy within startTimeoutMs (it keeps running as 'unhealthy'
+   * and turns 'running' if it recovers). Resolves at once when already running.
+   */
+  async start(): Promise<void> {
+    if (this.#stopping) await this.#stopping.catch(() => undefined);
+    if (this.#starting) return this.#starting;
+    if (this.pid !== null) return;
+    clearTimeout(this.#restartTimer);
+    return this.#spawn();
+  }
+
+  /**
+   * Stops the app for good (no restart): stopSignal to its whole process group, then
+   * SIGKILL to the group after stopTimeoutMs. Resolves once no process of the group is
+   * left; killed tells whether SIGKILL was needed.
+   */
+  stop(): Promise<{ killed: boolean }> {
+    this.#stopping ??= this.#stop().finally(() => {
+      this.#stopping = null;
+    });
+    return this.#stopping;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  #setState(state: AppState, reason: string | null = this.#reason): void {
+    const previous = this.#state;
+    this.#reason = reason;
+    if (state === previous) return;
+    this.#state = state;
+    this.emit('state', state, previous);
+  }
+
+  #spawn(): Promise<void> {
+    const p = this.#spawnAndWait().finally(() => {
+      this.#starting = null;
+    });
+    this.#starting = p;
+    return p;
+  }
+
+  async #spawnAndWait(): Promise<void> {
+    this.#setState('starting', null);
+    const o = this.#o;
+    const spawned = await spawnInGroup({
+      command: o.command,
+      cwd: o.cwd,
+      env: o.env,
+      onOutput: (chunk) => {
+        try {
+          this.#logFile.write(chunk);
+        } catch (err) {
+          this.#log.warn({ err }, 'cannot write the app log');
+        }
+      },
+    });
+    if (!spawned.ok) {
+      // Retrying would not help (cwd missing, /bin/sh absent): no backoff loop.
+      const reason = `cannot start: ${spawned.error}`;
+      this.#setState('failed', reason);
+      this.#log.error({ err: spawned.error }, 'failed');
+      throw new BgError('BG_PROCESS', `${this.color}: ${reason}`);
+    }
+    const run: Run = { leader: spawned.leader, abort: new AbortController() };
+    const { pid } = run.leader;
+    this.#run = run;
+    void run.leader.exited.then((info) => {
+      run.abort.abort();
+      this.#onExit(run, info);
+    });
+    try {
+      writePidFile(o.pidFile, pid);
+    } catch (err) {
+      this.#log.warn({ err, pidFile: o.pidFile }, 'cannot write the pid file');
+    }
+    this.#logFile.note(`started pid ${pid}: ${o.command}`);
+    this.#log.info({ pid, port: o.port }, 'started');
+
+    const ready = await this.#waitReady(run);
+    if (ready.ok) {
+      this.#setState('running', null);
+      this.#log.info({ pid, ms: Date.now() - run.leader.startedAt }, 'ready');
+      this.emit('ready');
+      void this.#monitor(run);
+      return;
+    }
+    const detail = (await tailLog(o.logFile, 20).catch(() => [])).join('\n') || undefined;
+    if (ready.why === 'timeout') {
+      this.#setState('unhealthy', `not healthy within ${o.startTimeoutMs} ms: ${ready.reason}`);
+      this.#log.warn({ pid, reason: ready.reason }, 'not ready in time');
+      void this.#monitor(run);
+      throw new BgError('BG_PROCESS', `${this.color} did not become healthy within ${o.startTimeoutMs} ms: ${ready.reason}`, {
+        detail,
+      });
+    }
+    if (ready.why === 'exited') {
+      throw new BgError('BG_PROCESS', `${this.color} ${ready.reason} before it became healthy`, { detail });
+    }
+    throw new BgError('BG_PROCESS', `${this.color} was stopped before it became healthy`);
+  }
+
+  async #waitReady(run: Run): Promise<Readiness> {
+    const { port, health, startTimeoutMs } = this.#o;
+    const deadline = run.leader.startedAt + startTimeoutMs;
+    let reason = 'no answer yet';
+    for (;;) {
+      if (run.leader.exitInfo) return { ok: false, why: 'exited', reason: describeExit(run.leader.exitInfo) };
+      if (this.#state === 'stopping') return { ok: false, why: 'stopped', reason };
+      const left = deadline - Date.now();
+      if (left <= 0) return { ok: false, why: 'timeout', reason };
+      const probeMs = Math.max(10, Math.min(health.timeoutMs, left));
+      const r = await checkHealth(port, health.path, probeMs);
+      // The port may belong to someone else once our process is gone: trust no answer then.
+      if (r.ok && !run.leader.exitInfo && this.#state === 'starting') return { ok: true };
+      // A last probe cut short by the deadline says less than the failure before it.
+      const cutShort = probeMs < health.timeoutMs && r.reason?.startsWith('timed out');
+      if (!cutShort || reason === 'no answer yet') reason = r.reason ?? `HTTP ${r.status}`;
+      await sleep(Math.min(this.#o.readyPollMs ?? 150, Math.max(0, deadline - Date.now())), undefined, {
+        signal: run.abort.signal,
+      }).catch(() => undefined);
+    }
+  }
+
+  /** Periodic health checks of a started run; flips running <-> unhealthy. */
+  async #monitor(run: Run): Promise<void> {
+    const { port, health } = this.#o;
+    let failures = 0;
+    while (!run.abort.signal.aborted) {
+      try {
+        await sleep(health.intervalMs, undefined, { signal: run.abort.signal });
+      } catch {
+        return;
+      }
+      const r = await checkHealth(port, health.path, health.timeoutMs);
+      if (run.abort.signal.aborted || this.#run !== run) return;
+      if (r.ok) {
+        failures = 0;
+        if (this.#state === 'unhealthy') {
+          this.#setState('running', null);
+          this.#log.info({ pid: run.leader.pid }, 'healthy again');
+          this.emit('ready');
+        }
+        continue;
+      }
+      failures++;
+      if (this.#state === 'running' && failures >= health.unhealthyAfter) {
+        this.#setState('unhealthy', `${failures} failed health checks: ${r.reason}`);
+        this.#log.warn({ pid: run.leader.pid, reason: r.reason, failures }, 'unhealthy');
+      }
+    }
+  }
+
+  #onExit(run: Run, info: ExitInfo): void {
+    this.#lastExit = info;
+    this.#logFile.note(`pid ${run.leader.pid} ${describeExit(info)}`);
+    if (this.#run !== run) return;
+    removePidFile(this.#o.pidFile);
+    if (this.#state === 'stopping') return; // stop() takes it from here
+    const uptimeMs = Date.now() - run.leader.startedAt;
+    // Whatever the leader left behind (workers, children) must not keep the port.
+    signalGroup(run.leader.pid, 'SIGKILL');
+    this.#setState('crashed', describeExit(info));
+    this.#log.warn({ pid: run.leader.pid, code: info.code, signal: info.signal, uptimeMs }, 'crashed');
+    this.emit('crashed', { code: info.code, signal: info.signal });
+
+    const inMs = this.#backoff.next(uptimeMs);
+    this.#setState('backoff');
+    this.#log.info({ inMs, attempt: this.#backoff.attempt }, `restarting in ${inMs} ms`);
+    this.emit('restarting', { inMs, attempt: this.#backoff.attempt });
+    this.#restartTimer = setTimeout(() => {
+      if (this.#state !== 'backoff') return;
+      this.#restarts++;
+      // Nobody awaits a restart; its failure shows in state, events and logs.
+      this.#spawn().catch(() => undefined);
+    }, inMs);
+  }
+
+  async #stop(): Promise<{ killed: boolean }> {
+    clearTimeout(this.#restartTimer);
+    const run = this.#run;
+    if (!run || run.leader.exitInfo) {
+      removePidFile(this.#o.pidFile);
+      const was = this.#state;
+      this.#setState('stopped', null);
+      if (was !== 'stopped') this.emit('stopped', { killed: false });
+      return { killed: false };
+    }
+    const { stopSignal, stopTimeoutMs } = this.#o;
+    this.#setState('stopping', null);
+    run.abort.abort();
+    this.#log.info({ pid: run.leader.pid, signal: stopSignal }, 'stopping');
+    signalGroup(run.leader.pid, stopSignal);
+    let killed = false;
+    if (!(await waitGroupGone(run.leader.pid, stopTimeoutMs))) {
+      killed = true;
+      const left = groupMembers(run.leader.pid);
+      this.#log.warn({ pid: run.leader.pid, left, afterMs: stopTimeoutMs }, 'killed');
+      this.#logFile.note(`still running ${stopTimeoutMs} ms after ${stopSignal}: SIGKILL to ${left.join(' ')}`);
+      signalGroup(run.leader.pid, 'SIGKILL');
+      if (!(await waitGroupGone(run.leader.pid, KILL_WAIT_MS))) {
+        // Only a process stuck in the kernel (D state) survives SIGKILL this long.
+        this.#log.error({ pid: run.leader.pid, left: groupMembers(run.leader.pid) }, 'group survived SIGKILL');
+      }
+    }
+    // The leader's exit event can trail the group's disappearance by a tick.
+    const exit = (await withTimeout(run.leader.exited, KILL_WAIT_MS)) ?? { code: null, signal: null };
+    removePidFile(this.#o.pidFile);
+    this.#setState('stopped', null);
+    this.#logFile.close(); // reopened by the next start; lets an idle color's log be moved away
+    this.#log.info({ pid: run.leader.pid, code: exit.code, signal: exit.signal, killed }, 'stopped');
+    this.emit('stopped', { killed });
+    return { killed };
+  }
+}
+
+/** The promise's value, or undefined after ms; leaves no timer behind. */
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((r) => {
+      timer = setTimeout(() => r(undefined), ms);
+    })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
