@@ -11,6 +11,15 @@ import { normalizeHost } from './host.js';
 import type { Router } from './router.js';
 import type { Target } from './target.js';
 
+/**
+ * Most header fields a request may carry (Apache's LimitRequestFields). Node keeps the
+ * first maxHeadersCount and silently drops the rest, so the server keeps one more than
+ * this and a request that fills it is answered 431 instead of forwarded mutilated.
+ */
+export const MAX_HEADERS = 100;
+/** Longest request target; longer gets 414 (nginx's 8 kB request-line buffer). */
+export const MAX_URL = 8192;
+
 export interface RouteTable {
   /** The target that `role` points at right now. */
   targetFor(role: Role): Target;
@@ -100,6 +109,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
 
   function request(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
+    if (req.rawHeaders.length > 2 * MAX_HEADERS) return plain(res, 431, 'bgproxy: too many header fields\n', true);
+    if ((req.url ?? '').length > MAX_URL) return plain(res, 414, 'bgproxy: request target too long\n', true);
     const framing = framingError(req);
     if (framing !== null) return plain(res, 400, `bgproxy: ${framing}\n`, true);
     const host = routeHost(req);
@@ -133,6 +144,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     const reject = (status: string): void => {
       socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     };
+    if (req.rawHeaders.length > 2 * MAX_HEADERS) return reject('431 Request Header Fields Too Large');
+    if ((req.url ?? '').length > MAX_URL) return reject('414 URI Too Long');
     if (framingError(req) !== null) return reject('400 Bad Request');
     const host = routeHost(req);
     if (host === null) return reject('400 Bad Request');
@@ -155,17 +168,30 @@ const CLIENT_ERROR_STATUS: Record<string, string> = {
   HPE_HEADERS_TIMEOUT: '408 Request Timeout',
 };
 
+/**
+ * How often Node checks headersTimeout and requestTimeout. Its default (30 s) lets a
+ * slowloris socket live up to 30 s past a 20 s header timeout; a quarter of the shortest
+ * timeout (at most 1 s) keeps the cut close to what is configured, for one cheap sweep.
+ */
+export function checkIntervalMs(timeouts: TimeoutsConfig): number {
+  const shortest = Math.min(timeouts.headersMs, timeouts.requestMs > 0 ? timeouts.requestMs : Number.POSITIVE_INFINITY);
+  return Math.max(25, Math.min(1000, Math.floor(shortest / 4)));
+}
+
 export function createProxyHttpServer(handlers: Handlers, timeouts: TimeoutsConfig): http.Server {
   const server = http.createServer(
     {
       requestTimeout: timeouts.requestMs,
-      headersTimeout: timeouts.headersMs,
+      // Node refuses a header timeout above the request timeout.
+      headersTimeout: timeouts.requestMs > 0 ? Math.min(timeouts.headersMs, timeouts.requestMs) : timeouts.headersMs,
+      connectionsCheckingInterval: checkIntervalMs(timeouts),
       keepAliveTimeout: timeouts.keepAliveMs,
       requireHostHeader: true,
       insecureHTTPParser: false,
     },
     handlers.request,
   );
+  server.maxHeadersCount = MAX_HEADERS + 1;
   server.on('upgrade', handlers.upgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.destroyed) return;
