@@ -8,10 +8,14 @@ import { type Color, type Config, COLORS, type Role, otherColor } from './config
 import { BgError } from './errors.js';
 import { type Roles, repairRoles, writeRoles } from './layout/roles.js';
 import { type Logger, silentLogger } from './log.js';
+import { nginxCutover } from './nginx/cutover.js';
 import { Forwarder } from './proxy/forward.js';
 import { createHandlers, type Handlers } from './proxy/proxy-server.js';
 import { Router } from './proxy/router.js';
 import { Target } from './proxy/target.js';
+import { type DeployHost, type DeployOptions, type DeployProgress, type DeployResult, deploy } from './deploy/deploy.js';
+import { appendHistory } from './deploy/history.js';
+import { acquireLock } from './deploy/lock.js';
 import { readRelease } from './deploy/release.js';
 import type { AppState } from './supervisor/app-process.js';
 import { checkHealth } from './supervisor/health-check.js';
@@ -38,6 +42,8 @@ export interface CutoverResult {
   cutOff: number;
   drainMs: number;
   totalMs: number;
+  /** nginx mode: how long each nginx step took (old workers: time until they exited). */
+  nginx?: { switchedMs: number; testMs: number; reloadMs: number; verifyMs: number; oldWorkersMs: number | null };
 }
 
 export interface ColorStatus {
@@ -71,8 +77,6 @@ export class Bgproxy extends EventEmitter {
   readonly #targets: Record<Color, Target>;
   readonly #forwarder: Forwarder;
   readonly #handlers: Handlers;
-  /** Serialises cutover/rollback (and later deploy) inside this process. */
-  #op: Promise<unknown> = Promise.resolve();
   /** The live color before the last cutover, for rollback. */
   #previousLive: Color | null = null;
   listenAddress: string | null = null;
@@ -127,25 +131,98 @@ export class Bgproxy extends EventEmitter {
   readonly handleUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void =>
     this.#handlers.upgrade(req, socket, head);
 
-  /** Runs `fn` after every operation queued before it. */
-  protected exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#op.then(fn, fn);
-    this.#op = run.catch(() => undefined);
-    return run;
+  /**
+   * Runs `fn` holding the root's lock (ROOT/run/lock): one deploy, cutover or rollback at
+   * a time per root, across processes; a second one is refused with BG_LOCKED at once.
+   */
+  protected async locked<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    const lock = await acquireLock(this.config.root, action);
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
+    }
   }
 
   /** Makes next live and live next, after checking next is healthy; waits for the drain. */
   cutover(opts: CutoverOptions = {}): Promise<CutoverResult> {
-    return this.exclusive(() => this.#switchTo(this.#roles.next, opts));
+    return this.locked('cutover', () => this.#recorded('cutover', () => this.#switchTo(this.#roles.next, opts)));
   }
 
   /** Makes the previous live color live again (a cutover back, with the same checks). */
   rollback(opts: CutoverOptions = {}): Promise<CutoverResult> {
-    return this.exclusive(async () => {
-      const back = this.#previousLive ?? this.#roles.next;
-      if (back === this.#roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
-      return this.#switchTo(back, opts);
+    return this.locked('rollback', () =>
+      this.#recorded('rollback', async () => {
+        const back = this.#previousLive ?? this.#roles.next;
+        if (back === this.#roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
+        return this.#switchTo(back, opts);
+      }),
+    );
+  }
+
+  /** Deploys a commit into the next color (see deploy/deploy.ts); with cutover, makes it live once healthy. */
+  deploy(opts: DeployOptions & { cutover?: boolean } = {}, onProgress?: (p: DeployProgress) => void): Promise<DeployResult & { cutover?: CutoverResult }> {
+    return this.locked('deploy', async () => {
+      const result = await deploy(this.#deployHost(), opts, (p) => {
+        this.emit('deploy-progress', p);
+        onProgress?.(p);
+      });
+      if (!opts.cutover) return result;
+      const cut = await this.#recorded('cutover', () => this.#switchTo(result.color, {}));
+      return { ...result, cutover: cut };
     });
+  }
+
+  #deployHost(): DeployHost {
+    return {
+      config: this.config,
+      log: this.log,
+      nextColor: () => this.#roles.next,
+      markFailed: (color, reason) => this.markFailed(color, reason),
+      isHealthy: async (color) => {
+        if (this.#failed[color]) return false;
+        if (this.supervisor && this.supervisor.snapshot(color)?.state !== 'running') return false;
+        const h = this.config.app.health;
+        return (await checkHealth(this.config.colors[color].port, h.path, h.timeoutMs)).ok;
+      },
+      restartForRelease: async (color) => {
+        if (this.supervisor) {
+          await this.restartColor(color);
+          return;
+        }
+        // Apps started another way: bgproxy cannot restart them; it can only check.
+        this.log.warn({ color }, `no app.start: restart the ${color} app yourself to run the new release`);
+      },
+    };
+  }
+
+  /** Appends the outcome of a cutover/rollback to ROOT/history.jsonl. */
+  async #recorded(action: 'cutover' | 'rollback', fn: () => Promise<CutoverResult>): Promise<CutoverResult> {
+    const t0 = performance.now();
+    try {
+      const r = await fn();
+      const release = await readRelease(this.config.root, r.live).catch(() => null);
+      await appendHistory(this.config.root, {
+        action,
+        color: r.live,
+        commit: release?.commit ?? null,
+        result: 'ok',
+        durationMs: r.totalMs,
+        was: r.was,
+        drained: r.inflightAtSwitch,
+        cutOff: r.cutOff,
+      }).catch((err: Error) => this.log.warn({ err: err.message }, 'cannot write history'));
+      return r;
+    } catch (err) {
+      await appendHistory(this.config.root, {
+        action,
+        color: this.#roles.next,
+        result: 'failed',
+        durationMs: Math.round(performance.now() - t0),
+        message: (err as Error).message,
+      }).catch(() => undefined);
+      throw err;
+    }
   }
 
   async #switchTo(color: Color, opts: CutoverOptions): Promise<CutoverResult> {
@@ -153,6 +230,7 @@ export class Bgproxy extends EventEmitter {
     const was = this.#roles.live;
     if (color === was) throw new BgError('BG_STATE', `${color} is already live`);
     if (!opts.force) await this.assertHealthy(color);
+    if (this.config.mode === 'nginx') return this.#switchNginx(color, was, started, opts);
     // Persist first: if the links cannot be written, memory is untouched and nothing moved.
     const roles = Object.freeze(writeRoles(this.config.root, color));
     const oldLive = this.#targets[was];
@@ -248,6 +326,25 @@ export class Bgproxy extends EventEmitter {
     target.closeWebsockets();
     await this.startColor(color);
     return { cutOff, drainMs };
+  }
+
+  /** nginx mode: nginx routes, so the switch is links + nginx -t + reload + verify (with restore). */
+  async #switchNginx(color: Color, was: Color, started: number, opts: CutoverOptions): Promise<CutoverResult> {
+    const r = await nginxCutover(this.config, { force: opts.force === true, logger: this.log });
+    this.#roles = Object.freeze({ live: r.live, next: r.was });
+    this.#previousLive = was;
+    const result: CutoverResult = {
+      live: color,
+      was,
+      inflightAtSwitch: 0,
+      cutOff: r.oldWorkersLeft,
+      drainMs: r.oldWorkersMs ?? 0,
+      totalMs: Math.round(performance.now() - started),
+      nginx: { switchedMs: r.switchedMs, testMs: r.testMs, reloadMs: r.reloadMs, verifyMs: r.verifyMs, oldWorkersMs: r.oldWorkersMs },
+    };
+    this.emit('cutover', result);
+    this.emit('drained', result);
+    return result;
   }
 
   /** Throws BG_UNHEALTHY unless `color` is fit to go live and answers its health path now. */

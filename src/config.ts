@@ -42,6 +42,8 @@ export interface AppConfig {
   repo: string | null;
   dir: string;
   install: string[];
+  /** Per install command. */
+  installTimeoutMs: number;
   start: string | null;
   env: Record<string, string>;
   health: HealthConfig;
@@ -206,6 +208,7 @@ function parseApp(v: Raw): AppConfig {
     'repo',
     'dir',
     'install',
+    'installTimeoutMs',
     'start',
     'env',
     'health',
@@ -239,6 +242,7 @@ function parseApp(v: Raw): AppConfig {
     repo: opt<string | null>(o, 'repo', 'app', (x, k) => str(x, k, { nonEmpty: true }), null),
     dir,
     install: opt(o, 'install', 'app', strList, []),
+    installTimeoutMs: opt(o, 'installTimeoutMs', 'app', (x, k) => int(x, k, 1000, 24 * 3_600_000), 1_800_000),
     start: opt<string | null>(o, 'start', 'app', (x, k) => (x === null ? null : str(x, k, { nonEmpty: true })), null),
     env,
     health: {

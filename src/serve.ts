@@ -43,6 +43,12 @@ export function colorArg(bg: Bgproxy, v: unknown): Color {
   throw new BgError('BG_USAGE', `expected blue, green, live or next, got ${JSON.stringify(v)}`);
 }
 
+function optString(v: unknown, key: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new BgError('BG_CONTROL', `"${key}" must be a string`);
+  return v;
+}
+
 export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
   return {
     status: () => bg.status(),
@@ -61,6 +67,17 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
       await bg.startColor(color);
       return { color };
     },
+    deploy: (args, emit) =>
+      bg.deploy(
+        {
+          commit: optString(args.commit, 'commit'),
+          from: optString(args.from, 'from'),
+          force: args.force === true,
+          allowDirty: args.allowDirty === true,
+          cutover: args.cutover === true,
+        },
+        (p) => emit('progress', { ...p }),
+      ),
     ping: async () => ({ pid: process.pid }),
   };
 }

@@ -5,6 +5,7 @@ import { registerApps } from './apps.js';
 import { registerInit } from './init.js';
 import { registerOps } from './ops.js';
 import { printError } from './output.js';
+import { registerRelease } from './release.js';
 import { registerServe } from './serve.js';
 
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerServe(program);
   registerOps(program);
+  registerRelease(program);
   registerApps(program);
   return program;
 }

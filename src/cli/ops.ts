@@ -1,6 +1,6 @@
 // Commands that talk to the running server: status, cutover, rollback.
 import type { Command } from 'commander';
-import type { CutoverResult, Status } from '../bgproxy.js';
+import type { Status } from '../bgproxy.js';
 import { resolveRoot } from '../config.js';
 import { controlRequest } from '../control/client.js';
 import { table } from './output.js';
@@ -25,11 +25,6 @@ export function formatStatus(s: Status): string {
   return `${head}\n${table(rows)}\n`;
 }
 
-export function formatCutover(r: CutoverResult): string {
-  const cut = r.cutOff > 0 ? `, ${r.cutOff} still running after the drain timeout` : '';
-  return `live: ${r.live} (was ${r.was}), drained ${r.inflightAtSwitch} requests in ${r.drainMs} ms${cut}\n`;
-}
-
 export function registerOps(program: Command): void {
   program
     .command('status')
@@ -40,20 +35,4 @@ export function registerOps(program: Command): void {
       const s = (await controlRequest(resolveRoot(f.root), 'status')) as Status;
       process.stdout.write(f.json ? `${JSON.stringify(s)}\n` : formatStatus(s));
     });
-
-  for (const name of ['cutover', 'rollback'] as const) {
-    program
-      .command(name)
-      .description(
-        name === 'cutover'
-          ? 'make next live (after a health check) and wait for the old live color to drain'
-          : 'make the previous live color live again',
-      )
-      .option('--root <dir>', 'the root directory')
-      .option('--force', 'skip the health check')
-      .action(async (f: { root?: string; force?: boolean }) => {
-        const r = (await controlRequest(resolveRoot(f.root), name, { force: f.force === true })) as CutoverResult;
-        process.stdout.write(formatCutover(r));
-      });
-  }
 }

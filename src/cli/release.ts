@@ -1,0 +1,122 @@
+// Commands that change or show releases: deploy, cutover, rollback, history, nginx-config.
+// They run in `serve` over the control socket; in nginx mode with no serve running they run
+// here, in this process, like the classic recipe did.
+import type { Command } from 'commander';
+import { Bgproxy, type CutoverResult } from '../bgproxy.js';
+import { type Config, loadConfig, resolveRoot } from '../config.js';
+import { controlRequest } from '../control/client.js';
+import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
+import { formatHistory, readHistory } from '../deploy/history.js';
+import { BgError, isBgError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { renderServerBlocks } from '../nginx/conf.js';
+
+/** Asks the running serve; in nginx mode without one, does it here. */
+async function viaServerOrLocal<T>(
+  root: string,
+  cmd: string,
+  args: Record<string, unknown>,
+  local: (bg: Bgproxy) => Promise<T>,
+  onEvent?: (event: string, data: Record<string, unknown>) => void,
+): Promise<T> {
+  try {
+    return (await controlRequest(root, cmd, args, onEvent)) as T;
+  } catch (err) {
+    if (!isBgError(err, 'BG_NO_SERVER')) throw err;
+    const config = loadConfig(root);
+    if (config.mode !== 'nginx') throw err;
+    // No supervisor here: the apps are run by serve or by the user, not by this short process.
+    const standalone: Config = { ...config, app: { ...config.app, start: null } };
+    const bg = new Bgproxy({ config: standalone, logger: createLogger({ level: 'warn', destination: 2 }), accessLog: false });
+    try {
+      return await local(bg);
+    } finally {
+      await bg.close(0);
+    }
+  }
+}
+
+export function formatCutover(r: CutoverResult): string {
+  if (r.nginx) {
+    const n = r.nginx;
+    const old = n.oldWorkersMs === null ? 'old workers: unknown' : `old workers gone in ${n.oldWorkersMs} ms`;
+    return `live: ${r.live} (was ${r.was}) through nginx in ${n.switchedMs} ms (test ${n.testMs} ms, reload ${n.reloadMs} ms, verify ${n.verifyMs} ms); ${old}${r.cutOff ? `, ${r.cutOff} still shutting down` : ''}\n`;
+  }
+  const cut = r.cutOff > 0 ? `, ${r.cutOff} still running after the drain timeout` : '';
+  return `live: ${r.live} (was ${r.was}), drained ${r.inflightAtSwitch} requests in ${r.drainMs} ms${cut}\n`;
+}
+
+function progressPrinter(): (p: DeployProgress) => void {
+  return (p) => {
+    if (p.phase === 'line') process.stdout.write(`    ${p.line}\n`);
+    else if (p.phase === 'start') process.stdout.write(`  ${p.step} ...\n`);
+    else process.stdout.write(`  ${p.step} done (${p.ms} ms)\n`);
+  };
+}
+
+export function registerRelease(program: Command): void {
+  program
+    .command('deploy [commit]')
+    .description('deploy a commit (sha, tag or branch; default: the tip of the default branch) into the next color')
+    .option('--root <dir>', 'the root directory')
+    .option('--from <source>', 'a local repository path or git URL (default: app.repo, else ROOT/repo.git)')
+    .option('--force', 'redeploy even if next already runs this commit')
+    .option('--allow-dirty', 'deploy from a local working copy with uncommitted changes')
+    .option('--cutover', 'once healthy, make it live')
+    .action(async (commit: string | undefined, f: { root?: string; from?: string; force?: boolean; allowDirty?: boolean; cutover?: boolean }) => {
+      const root = resolveRoot(f.root);
+      const args = { commit, from: f.from, force: f.force === true, allowDirty: f.allowDirty === true, cutover: f.cutover === true };
+      const print = progressPrinter();
+      const r = await viaServerOrLocal<DeployResult & { cutover?: CutoverResult }>(
+        root,
+        'deploy',
+        args,
+        (bg) => bg.deploy(args, print),
+        (event, data) => {
+          if (event === 'progress') print(data as unknown as DeployProgress);
+        },
+      );
+      process.stdout.write(`${r.message}\n`);
+      if (r.cutover) process.stdout.write(formatCutover(r.cutover));
+    });
+
+  for (const name of ['cutover', 'rollback'] as const) {
+    program
+      .command(name)
+      .description(
+        name === 'cutover'
+          ? 'make next live (after a health check) and wait for the old live color to drain'
+          : 'make the previous live color live again',
+      )
+      .option('--root <dir>', 'the root directory')
+      .option('--force', 'skip the health check')
+      .action(async (f: { root?: string; force?: boolean }) => {
+        const root = resolveRoot(f.root);
+        const opts = { force: f.force === true };
+        const r = await viaServerOrLocal<CutoverResult>(root, name, opts, (bg) => bg[name](opts));
+        process.stdout.write(formatCutover(r));
+      });
+  }
+
+  program
+    .command('history')
+    .description('deploys, cutovers and rollbacks of this root (ROOT/history.jsonl)')
+    .option('--root <dir>', 'the root directory')
+    .option('-n <count>', 'how many entries', '20')
+    .option('--json', 'one JSON object per line')
+    .action(async (f: { root?: string; n: string; json?: boolean }) => {
+      const n = Number(f.n);
+      if (!Number.isInteger(n) || n < 1) throw new BgError('BG_USAGE', `-n must be a positive number, got "${f.n}"`);
+      const entries = await readHistory(resolveRoot(f.root), n);
+      if (f.json) process.stdout.write(entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
+      else process.stdout.write(entries.length ? `${formatHistory(entries)}\n` : 'no history yet\n');
+    });
+
+  program
+    .command('nginx-config')
+    .description('print the two nginx server blocks (live and next hosts) for sites-enabled')
+    .option('--root <dir>', 'the root directory')
+    .action((f: { root?: string }) => {
+      process.stdout.write(renderServerBlocks(loadConfig(resolveRoot(f.root))));
+    });
+}

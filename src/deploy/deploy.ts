@@ -1,0 +1,198 @@
+// `bgproxy deploy`: a git commit into the NEXT color, read top to bottom:
+// resolve -> (no-op?) -> checkout -> install -> hooks -> record -> restart -> healthy -> report.
+// The live color is never touched; any failure marks next failed and leaves live serving.
+import path from 'node:path';
+import { type Color, type Config, formatListen } from '../config.js';
+import { BgError, isBgError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { writeInclude } from '../nginx/conf.js';
+import { releaseEnv } from '../supervisor/supervisor.js';
+import { checkout, fetchSource, isDirty, isLocalWorkingCopy, type Release, resolveCommit, resolveSource } from './git.js';
+import { appendHistory } from './history.js';
+import { clearRelease, type ReleaseInfo, readRelease, writeRelease } from './release.js';
+import { runCommands } from './run-commands.js';
+
+export interface DeployOptions {
+  /** sha, tag or branch; default: the tip of SOURCE's default branch. */
+  commit?: string;
+  /** Local path or git URL; default app.repo, else ROOT/repo.git. */
+  from?: string;
+  /** Redo a deploy of the commit next already runs. */
+  force?: boolean;
+  /** Deploy from a local working copy with uncommitted changes. */
+  allowDirty?: boolean;
+}
+
+export interface DeployProgress {
+  step: string;
+  /** 'start' | 'done' for steps; 'line' for a line of command output. */
+  phase: 'start' | 'done' | 'line';
+  ms?: number;
+  line?: string;
+}
+
+export interface DeployResult {
+  color: Color;
+  commit: string;
+  shortCommit: string;
+  subject: string;
+  /** Nothing was done: next already ran this commit, healthy. */
+  noop: boolean;
+  steps: Array<{ step: string; ms: number }>;
+  totalMs: number;
+  /** Where the release can be looked at before it goes live. */
+  preview: string | null;
+  /** One line for people: `green now runs 3f2a1c9 "Fix checkout" - preview: … - go live: bgproxy cutover`. */
+  message: string;
+}
+
+/** What a deploy needs from whoever runs it (serve's Bgproxy, or the CLI alone in nginx mode). */
+export interface DeployHost {
+  readonly config: Readonly<Config>;
+  readonly log: Logger;
+  nextColor(): Color;
+  /** Restarts `color` (drained) on its new release and resolves once it is healthy. */
+  restartForRelease(color: Color): Promise<void>;
+  /** Whether `color` runs and answers its health check now. */
+  isHealthy(color: Color): Promise<boolean>;
+  markFailed(color: Color, reason: string | null): void;
+}
+
+function previewUrl(config: Config): string | null {
+  const host = config.hosts.next[0];
+  if (config.mode === 'nginx' || config.listen.port === 80) return host ? `http://${host}/` : null;
+  return host ? `http://${host}:${config.listen.port}/` : `http://${formatListen(config.listen)}/ (Host: next)`;
+}
+
+export async function deploy(
+  host: DeployHost,
+  opts: DeployOptions,
+  onProgress: (p: DeployProgress) => void = () => {},
+): Promise<DeployResult> {
+  const { config } = host;
+  const color = host.nextColor();
+  const repoDir = path.join(config.root, color, 'repo');
+  const t0 = performance.now();
+  const steps: DeployResult['steps'] = [];
+  let current = 'resolve';
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    current = name;
+    onProgress({ step: name, phase: 'start' });
+    const s = performance.now();
+    const out = await fn();
+    const ms = Math.round(performance.now() - s);
+    steps.push({ step: name, ms });
+    onProgress({ step: name, phase: 'done', ms });
+    return out;
+  };
+  const source = resolveSource(config, opts.from);
+  let release: Release | null = null;
+  try {
+    await guardDirtySource(source, opts);
+    await step('fetch', () => fetchSource(repoDir, source));
+    release = await step('resolve', () => resolveCommit(repoDir, opts.commit));
+    const r = release;
+    const running = await readRelease(config.root, color);
+    if (!opts.force && running?.commit === r.commit && (await host.isHealthy(color))) {
+      return await finishNoop(host, color, r, t0, steps);
+    }
+    await clearRelease(config.root, color);
+    await step('checkout', () => checkout(repoDir, r.commit));
+    const cwd = path.join(repoDir, config.app.dir);
+    const env = releaseEnv(config, color, { commit: r.commit, role: 'next' });
+    const logFile = path.join(config.root, 'logs', `deploy-${color}.log`);
+    const onLine = (line: string): void => onProgress({ step: current, phase: 'line', line });
+    const install = await step('install', () =>
+      runCommands(config.app.install, { cwd, env, timeoutMs: config.app.installTimeoutMs, step: 'install', logFile, onLine }),
+    );
+    if (config.app.hooks.afterInstall.length > 0) {
+      await step('afterInstall', () =>
+        runCommands(config.app.hooks.afterInstall, {
+          cwd,
+          env,
+          timeoutMs: config.app.hooks.timeoutMs,
+          step: 'afterInstall hook',
+          logFile,
+          onLine,
+          code: 'BG_HOOK',
+        }),
+      );
+    }
+    const info: ReleaseInfo = {
+      commit: r.commit,
+      shortCommit: r.shortCommit,
+      subject: r.subject,
+      source,
+      ref: r.ref,
+      deployedAt: new Date().toISOString(),
+      installMs: install.ms,
+    };
+    await step('record', async () => {
+      await writeRelease(config.root, color, info);
+      if (config.mode === 'nginx') writeInclude(config, color);
+    });
+    await step('restart', () => host.restartForRelease(color));
+    host.markFailed(color, null);
+    const totalMs = Math.round(performance.now() - t0);
+    await appendHistory(config.root, { action: 'deploy', color, commit: r.commit, result: 'ok', durationMs: totalMs, subject: r.subject, source });
+    const preview = previewUrl(config);
+    const message = `${color} now runs ${r.shortCommit} "${r.subject}"${preview ? ` - preview: ${preview}` : ''} - go live: bgproxy cutover`;
+    host.log.info({ event: 'deployed', color, commit: r.commit, ms: totalMs }, message);
+    return { color, commit: r.commit, shortCommit: r.shortCommit, subject: r.subject, noop: false, steps, totalMs, preview, message };
+  } catch (err) {
+    const reason = isBgError(err) ? err.message : `${current} failed: ${(err as Error).message}`;
+    host.markFailed(color, reason);
+    const durationMs = Math.round(performance.now() - t0);
+    await appendHistory(config.root, {
+      action: 'deploy',
+      color,
+      commit: release?.commit ?? null,
+      result: 'failed',
+      durationMs,
+      message: reason,
+      step: current,
+    }).catch(() => undefined);
+    host.log.error({ event: 'deploy-failed', color, step: current, reason }, `deploy into ${color} failed at ${current}`);
+    if (isBgError(err)) {
+      const msg = err.message.startsWith(current) ? err.message : `${current} failed: ${err.message}`;
+      throw new BgError(err.code === 'BG_HOOK' ? 'BG_HOOK' : 'BG_DEPLOY', `deploy into ${color}: ${msg}`, {
+        cause: err,
+        ...(err.detail ? { detail: err.detail } : {}),
+      });
+    }
+    throw new BgError('BG_DEPLOY', `deploy into ${color}: ${reason}`, { cause: err });
+  }
+}
+
+async function guardDirtySource(source: string, opts: DeployOptions): Promise<void> {
+  if (opts.commit || opts.allowDirty || !(await isLocalWorkingCopy(source))) return;
+  if (await isDirty(source)) {
+    throw new BgError(
+      'BG_DEPLOY',
+      `${source} has uncommitted changes: commit them, name a commit, or pass --allow-dirty`,
+    );
+  }
+}
+
+async function finishNoop(
+  host: DeployHost,
+  color: Color,
+  r: Release,
+  t0: number,
+  steps: DeployResult['steps'],
+): Promise<DeployResult> {
+  const totalMs = Math.round(performance.now() - t0);
+  await appendHistory(host.config.root, { action: 'deploy', color, commit: r.commit, result: 'noop', durationMs: totalMs });
+  const message = `${color} already runs ${r.shortCommit} "${r.subject}", healthy: nothing to do (--force redeploys)`;
+  return {
+    color,
+    commit: r.commit,
+    shortCommit: r.shortCommit,
+    subject: r.subject,
+    noop: true,
+    steps,
+    totalMs,
+    preview: previewUrl(host.config),
+    message,
+  };
+}

@@ -1,0 +1,117 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { readHistory } from '../../src/deploy/history.js';
+import { get } from '../helpers/http.js';
+import { startReleaseSetup } from '../helpers/release.js';
+
+t.test('deploy into next, status shows the commit, cutover makes it live', async (t) => {
+  const { proxy: p, commit } = await startReleaseSetup(t);
+  const v1 = commit('v1');
+  const steps: string[] = [];
+  const r = await p.bg.deploy({}, (e) => {
+    if (e.phase === 'done') steps.push(e.step);
+  });
+  t.equal(r.color, 'green');
+  t.equal(r.commit, v1);
+  t.same(steps, ['fetch', 'resolve', 'checkout', 'install', 'record', 'restart']);
+  t.match(r.message, new RegExp(`^green now runs ${v1.slice(0, 7)} "Release v1" - preview: http://next\\.live\\.test:\\d+/ - go live: bgproxy cutover$`));
+  const s = await p.bg.status();
+  t.equal(s.colors.green.commit, v1);
+  t.equal(s.colors.green.subject, 'Release v1');
+  t.equal(s.colors.green.state, 'running');
+  t.equal(await get(p.port, 'next.live.test'), `green v1`);
+  t.equal((await get(p.port, 'live.test')).startsWith('bgproxy:'), true, 'live (blue) has no release yet: 502');
+  await p.bg.cutover();
+  t.equal(await get(p.port, 'live.test'), 'green v1');
+  const env = JSON.parse(await get(p.port, 'live.test', '/env')) as Record<string, string>;
+  t.equal(env.BG_RELEASE, v1.slice(0, 7), 'the app sees its release');
+  t.equal(env.BG_COMMIT, v1);
+  t.equal(env.BG_COLOR, 'green');
+  const h = await readHistory(p.root);
+  t.same(h.map((e) => [e.action, e.result]), [['deploy', 'ok'], ['cutover', 'ok']]);
+});
+
+t.test('deploying the same commit twice is a no-op; --force redoes it; git clean removes stale files', async (t) => {
+  const { proxy: p, commit } = await startReleaseSetup(t);
+  commit('v1');
+  await p.bg.deploy();
+  const pid = (await p.bg.status()).colors.green.pid;
+  const stale = path.join(p.root, 'green', 'repo', 'stale.txt');
+  writeFileSync(stale, 'left by the recipe');
+  const again = await p.bg.deploy();
+  t.equal(again.noop, true);
+  t.match(again.message, /already runs .* nothing to do/);
+  t.equal((await p.bg.status()).colors.green.pid, pid, 'not restarted');
+  const forced = await p.bg.deploy({ force: true });
+  t.equal(forced.noop, false);
+  t.notOk(existsSync(stale), 'git clean -ffdx removed the stale file');
+  t.not((await p.bg.status()).colors.green.pid, pid, 'restarted');
+});
+
+t.test('a failing install: exit names the step, next marked failed, cutover refused, live untouched', async (t) => {
+  const { proxy: p, commit } = await startReleaseSetup(t, { install: ['test -f VERSION', 'echo "pip: no such package" >&2; exit 3'] });
+  commit('v1');
+  await t.rejects(p.bg.deploy(), { code: 'BG_DEPLOY', message: /deploy into green: install failed: .* exited with code 3/, detail: /no such package/ });
+  const s = await p.bg.status();
+  t.equal(s.colors.green.state, 'failed');
+  t.match(s.colors.green.reason, /install failed/);
+  await t.rejects(p.bg.cutover(), { code: 'BG_UNHEALTHY', message: /green is marked failed/ });
+  t.equal(p.bg.roles.live, 'blue');
+  const h = await readHistory(p.root);
+  t.match(h.at(-2), { action: 'deploy', result: 'failed', step: 'install' });
+});
+
+t.test('an app that never gets healthy fails the deploy at restart; live keeps serving; cutover refused', async (t) => {
+  const { proxy: p, commit } = await startReleaseSetup(t, { startTimeoutMs: 1500 });
+  commit('v1');
+  await p.bg.deploy();
+  await p.bg.cutover();
+  commit('v2', { 'fixture.env': 'export FIXTURE_UNHEALTHY=1\n' });
+  await t.rejects(p.bg.deploy(), { code: 'BG_DEPLOY', message: /deploy into blue: .*did not become healthy within 1500 ms/ });
+  t.equal(await get(p.port, 'live.test'), 'green v1', 'live untouched');
+  const s = await p.bg.status();
+  t.equal(s.colors.blue.state, 'failed');
+  await t.rejects(p.bg.cutover(), { code: 'BG_UNHEALTHY' });
+  t.equal(p.bg.roles.live, 'green');
+  commit('v3', { 'fixture.env': null });
+  const fixed = await p.bg.deploy();
+  t.equal(fixed.noop, false);
+  t.equal((await p.bg.status()).colors.blue.state, 'running', 'a good deploy clears the failure');
+  await p.bg.cutover();
+  t.equal(await get(p.port, 'live.test'), 'blue v3');
+});
+
+t.test('two deploys at once: the second is refused naming the first', async (t) => {
+  const { proxy: p, commit } = await startReleaseSetup(t, { install: ['sleep 1'] });
+  commit('v1');
+  const first = p.bg.deploy();
+  await new Promise((r) => setTimeout(r, 200));
+  await t.rejects(p.bg.deploy(), { code: 'BG_LOCKED', message: /^deploy in progress \(pid \d+, started \d+s ago\)/ });
+  await t.rejects(p.bg.cutover(), { code: 'BG_LOCKED' }, 'a cutover waits for no deploy: it is refused');
+  t.equal((await first).noop, false);
+  t.ok((await p.bg.deploy()).noop, 'the lock is free again');
+});
+
+t.test('deploy by tag and from a bare repo.git after a push', async (t) => {
+  const { proxy: p, commit, repo } = await startReleaseSetup(t);
+  const v1 = commit('v1');
+  repo.git('tag', 'v1.0');
+  commit('v2');
+  const byTag = await p.bg.deploy({ commit: 'v1.0' });
+  t.equal(byTag.commit, v1);
+  repo.git('push', '-q', path.join(p.root, 'repo.git'), 'HEAD:refs/heads/main');
+  const v2 = repo.git('rev-parse', 'HEAD');
+  const fromBare = await p.bg.deploy({ from: path.join(p.root, 'repo.git') });
+  t.equal(fromBare.commit, v2);
+  t.equal(await get(p.port, 'next.live.test'), 'green v2');
+  await t.rejects(p.bg.deploy({ commit: 'no-such-branch' }), { code: 'BG_DEPLOY', message: /resolve failed: no commit, tag or branch "no-such-branch"/ });
+});
+
+t.test('a dirty working copy is refused without a commit unless allowed', async (t) => {
+  const { proxy: p, commit, repo } = await startReleaseSetup(t);
+  commit('v1');
+  writeFileSync(path.join(repo.dir, 'scratch.txt'), 'uncommitted');
+  await t.rejects(p.bg.deploy(), { code: 'BG_DEPLOY', message: /uncommitted changes/ });
+  t.equal((await p.bg.deploy({ allowDirty: true })).noop, false);
+});
