@@ -1,4 +1,5 @@
 // Process-level gauges for leak tests: heap after a full GC, and open handles by kind.
+import { readdirSync, readlinkSync } from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -12,10 +13,18 @@ export function heapMb(): number {
   return Math.round(process.memoryUsage().heapUsed / 1e5) / 10;
 }
 
-/** Open TCP sockets of this process (client and server side). */
+/**
+ * Open sockets of this process (listeners, both ends of every connection, unref'd pooled
+ * ones included), counted from /proc/self/fd; Node's handle lists skip unref'd sockets.
+ */
 export function openSockets(): number {
-  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
-  return handles.filter((h) => h?.constructor?.name === 'Socket').length;
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {}
+  }
+  return n;
 }
 
 /** Resolves once `cond()` holds, polling every 20 ms; rejects after `timeoutMs`. */
