@@ -1,10 +1,12 @@
 // Both colors' app processes, as `serve` owns them: which color has a release to run,
 // the environment each gets, and one AppProcess per color.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { type Color, COLORS, type Config, type Role, appEnv } from '../config.js';
 import type { Logger } from '../log.js';
 import { type AppSnapshot, type AppState, AppProcess } from './app-process.js';
+import { groupMembers, signalGroup, waitGroupGone } from './process-group.js';
+import { removePidFile } from './spawn.js';
 
 export interface ReleaseIdentity {
   commit: string | null;
@@ -80,10 +82,46 @@ export class Supervisor {
     if (old) {
       await old.stop();
       old.removeAllListeners('state');
-    }
+    } else await this.#stopLeftover(color);
     const app = this.#make(color, id);
     this.#apps.set(color, app);
     await app.start();
+  }
+
+  /**
+   * An app left running by a serve that was killed (SIGKILL, OOM) still holds the color's
+   * port, and a new one could not bind it. Stop that group, the same way as any stop, but
+   * only if the pidfile's process really is ours: its working directory is in the color.
+   */
+  async #stopLeftover(color: Color): Promise<void> {
+    const c = this.#config;
+    const pidFile = path.join(c.root, color, 'etc', 'app.pid');
+    let pid: number;
+    try {
+      pid = Number(readFileSync(pidFile, 'utf8').trim());
+    } catch {
+      return;
+    }
+    if (!Number.isInteger(pid) || pid <= 1 || groupMembers(pid).length === 0) {
+      removePidFile(pidFile);
+      return;
+    }
+    let cwd = '';
+    try {
+      cwd = readlinkSync(`/proc/${pid}/cwd`);
+    } catch {}
+    if (!cwd.startsWith(path.join(c.root, color) + path.sep)) {
+      this.#log.warn({ color, pid, cwd }, 'app.pid names a process that is not this color\'s app: left alone');
+      removePidFile(pidFile);
+      return;
+    }
+    this.#log.warn({ color, pid }, 'stopping an app left running by an earlier serve');
+    signalGroup(pid, c.app.stopSignal);
+    if (!(await waitGroupGone(pid, c.app.stopTimeoutMs))) {
+      signalGroup(pid, 'SIGKILL');
+      await waitGroupGone(pid, 5000);
+    }
+    removePidFile(pidFile);
   }
 
   async stop(color: Color): Promise<{ killed: boolean }> {
