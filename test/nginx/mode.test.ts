@@ -1,0 +1,124 @@
+// nginx mode end to end through the CLI: serve supervises the apps (no HTTP listener),
+// deploy writes the release and its include, cutover switches nginx; and without serve,
+// cutover and deploy still work, as in the recipe.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { loadConfig } from '../../src/config.js';
+import { initRoot } from '../../src/layout/init.js';
+import { writeInclude } from '../../src/nginx/conf.js';
+import { WorkRepo } from '../deploy/git-repos.js';
+import { FIXTURE_APP } from '../helpers/apps.js';
+import { cli, serve } from '../helpers/cli.js';
+import { request, startBackend, startNginx } from '../helpers/nginx.js';
+import { freePort } from '../helpers/ports.js';
+import { tempDir } from '../helpers/root.js';
+
+async function through(port: number, host: string): Promise<string> {
+  const r = await request({ port, host, path: '/' });
+  return r.error ? `error ${r.error}` : r.body.trim();
+}
+
+t.test('serve in nginx mode: deploy two releases, cutover switches nginx', async (t) => {
+  const dir = tempDir(t);
+  const root = path.join(dir, 'root');
+  const repo = WorkRepo.init(path.join(dir, 'app'));
+  const app = readFileSync(FIXTURE_APP, 'utf8');
+  repo.commit('v1', { 'app.js': app, VERSION: 'v1\n' });
+  const [bluePort, greenPort] = [await freePort(), await freePort()];
+  const { nginx } = await startNginx(t, path.join(dir, 'nginx'), (s) => {
+    initRoot({
+      root,
+      settings: {
+        listen: `127.0.0.1:${s.port}`,
+        mode: 'nginx',
+        hosts: { live: ['shop.test'], next: ['next.shop.test'] },
+        colors: { blue: { port: bluePort }, green: { port: greenPort } },
+        app: {
+          repo: repo.dir,
+          start: 'APP_VERSION=$(cat VERSION) exec node app.js',
+          env: { NODE_OPTIONS: '' },
+          health: { path: '/health', intervalMs: 200 },
+          startTimeoutMs: 8000,
+        },
+        drainTimeoutMs: 5000,
+        nginx: { testCommand: s.testCommand, reloadCommand: s.reloadCommand, pidFile: s.pidFile },
+      },
+    });
+    const config = loadConfig(root);
+    writeInclude(config, 'blue');
+    writeInclude(config, 'green');
+    return config;
+  });
+  const s = await serve(t, root);
+  t.equal(s.port, 0, 'no HTTP listener in nginx mode');
+  const d1 = await cli(['deploy', '--root', root]);
+  t.equal(d1.code, 0, d1.stderr);
+  t.match(d1.stdout, /green now runs [0-9a-f]{7} "v1" - preview: http:\/\/next\.shop\.test\/ - go live: bgproxy cutover/);
+  t.match(d1.stdout, /install done/);
+  t.equal(await through(nginx.port, 'next.shop.test'), 'green v1', 'the preview host serves the release through nginx');
+  const c1 = await cli(['cutover', '--root', root]);
+  t.equal(c1.code, 0, c1.stderr);
+  t.match(c1.stdout, /live: green \(was blue\) through nginx in \d+ ms \(test \d+ ms, reload \d+ ms, verify \d+ ms\)/);
+  t.equal(await through(nginx.port, 'shop.test'), 'green v1');
+
+  repo.commit('v2', { VERSION: 'v2\n' });
+  t.equal((await cli(['deploy', '--root', root])).code, 0);
+  t.equal(await through(nginx.port, 'next.shop.test'), 'blue v2');
+  t.equal((await cli(['cutover', '--root', root])).code, 0);
+  t.equal(await through(nginx.port, 'shop.test'), 'blue v2');
+  const rb = await cli(['rollback', '--root', root]);
+  t.equal(rb.code, 0, rb.stderr);
+  t.equal(await through(nginx.port, 'shop.test'), 'green v1');
+  const st = JSON.parse((await cli(['status', '--json', '--root', root])).stdout);
+  t.equal(st.mode, 'nginx');
+  t.equal(st.live, 'green');
+  t.equal(st.listen, null);
+  t.equal(await s.stop(), 0);
+});
+
+t.test('without serve: cutover and rollback run in the CLI; bad nginx config is restored', async (t) => {
+  const dir = tempDir(t);
+  const root = path.join(dir, 'root');
+  mkdirSync(root);
+  const blue = await startBackend(t, 'blue');
+  const green = await startBackend(t, 'green');
+  const { nginx } = await startNginx(t, path.join(dir, 'nginx'), (s) => {
+    initRoot({
+      root,
+      settings: {
+        listen: `127.0.0.1:${s.port}`,
+        mode: 'nginx',
+        hosts: { live: ['shop.test'], next: ['next.shop.test'] },
+        colors: { blue: { port: blue.port }, green: { port: green.port } },
+        drainTimeoutMs: 3000,
+        nginx: { testCommand: s.testCommand, reloadCommand: s.reloadCommand, pidFile: s.pidFile },
+      },
+    });
+    const config = loadConfig(root);
+    writeInclude(config, 'blue');
+    writeInclude(config, 'green');
+    return config;
+  });
+  t.equal(await through(nginx.port, 'shop.test'), 'blue');
+  const c = await cli(['cutover', '--root', root]);
+  t.equal(c.code, 0, c.stderr);
+  t.equal(await through(nginx.port, 'shop.test'), 'green');
+  const status = await cli(['status', '--root', root]);
+  t.equal(status.code, 1, 'status needs serve');
+
+  const cfg = JSON.parse(readFileSync(path.join(root, 'bgproxy.json'), 'utf8'));
+  cfg.nginx.testCommand = 'echo "nginx: [emerg] unexpected \\"}\\" in site.conf:3" >&2; exit 1';
+  writeFileSync(path.join(root, 'bgproxy.json'), JSON.stringify(cfg));
+  const bad = await cli(['rollback', '--root', root]);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /unexpected "}"/, "nginx's own error text");
+  t.equal(await through(nginx.port, 'shop.test'), 'green', 'still serving the old live color');
+  const hist = await cli(['history', '--root', root, '--json']);
+  const entries = hist.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  t.same(entries.map((e: { action: string; result: string }) => `${e.action}:${e.result}`), ['cutover:ok', 'rollback:failed']);
+  const nc = await cli(['nginx-config', '--root', root]);
+  t.equal(nc.code, 0);
+  t.match(nc.stdout, /server_name shop\.test;/);
+  t.match(nc.stdout, new RegExp(`include ${root}/live/etc/nginx.conf;`));
+});
