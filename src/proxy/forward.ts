@@ -54,6 +54,8 @@ interface Ctx {
 }
 
 const CTX = Symbol('bgproxy.ctx');
+/** Set on a client socket whose upgrade request timed out upstream (504, not 502). */
+const WS_TIMED_OUT = Symbol('bgproxy.wsTimedOut');
 type Req = IncomingMessage & { [CTX]?: Ctx };
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -85,6 +87,19 @@ export class Forwarder {
     proxy.on('error', (err) => opts.logger.debug({ err: err.message }, 'proxy error outside a request'));
     proxy.on('proxyReq', (proxyReq: ClientRequest, req: Req) => this.#onProxyReq(proxyReq, req));
     proxy.on('proxyRes', (proxyRes: IncomingMessage, req: Req, res: ServerResponse) => this.#onProxyRes(proxyRes, req, res));
+    // An upstream that accepts an upgrade and never answers would hold the client forever;
+    // the timeout covers the answer only, never the websocket's idle time afterwards.
+    proxy.on('proxyReqWs', (proxyReq: ClientRequest, _req: IncomingMessage, socket: Socket) => {
+      proxyReq.setTimeout(opts.upstreamTimeoutMs, () => {
+        (socket as Socket & { [WS_TIMED_OUT]?: boolean })[WS_TIMED_OUT] = true;
+        proxyReq.destroy();
+      });
+      const clear = (): void => {
+        proxyReq.setTimeout(0);
+      };
+      proxyReq.once('upgrade', clear);
+      proxyReq.once('response', clear);
+    });
     this.#proxy = proxy;
   }
 
@@ -254,7 +269,8 @@ export class Forwarder {
       if (socket.destroyed) return;
       // Nothing written yet means the upgrade never happened: answer instead of hanging up.
       if (socket.bytesWritten === 0 && socket.writable) {
-        socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        const status = (socket as Socket & { [WS_TIMED_OUT]?: boolean })[WS_TIMED_OUT] ? '504 Gateway Timeout' : '502 Bad Gateway';
+        socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
       } else socket.destroy();
     });
   }

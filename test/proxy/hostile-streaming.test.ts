@@ -1,0 +1,124 @@
+// Streaming: large chunked bodies both ways with matching checksums and bounded proxy
+// memory (backpressure, not buffering); an SSE stream's first event arrives at once.
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import t from 'tap';
+import { colorHandler, startBackend } from '../helpers/backend.js';
+import { heapMb } from '../helpers/measure.js';
+import { startProxy } from '../helpers/proxy.js';
+import { stillServes } from '../helpers/raw.js';
+
+const MB = 1024 * 1024;
+const TOTAL = 64 * MB;
+
+/** Deterministic pseudo-random 64 kB blocks, so the checksum means something. */
+function block(i: number): Buffer {
+  const b = Buffer.alloc(64 * 1024);
+  for (let j = 0; j < b.length; j += 4) b.writeUInt32LE((i * 2654435761 + j * 40503) >>> 0, j);
+  return b;
+}
+
+t.test('64 MB chunked upload and download: checksums match, proxy memory bounded', async (t) => {
+  const blue = await startBackend(t, (req, res) => {
+    if (req.url === '/upload') {
+      const h = createHash('sha256');
+      let n = 0;
+      req.on('data', (c: Buffer) => {
+        h.update(c);
+        n += c.length;
+      });
+      req.on('end', () => res.end(`${n} ${h.digest('hex')}`));
+      return;
+    }
+    if (req.url === '/download') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }); // chunked
+      let i = 0;
+      const pump = (): void => {
+        while (i * 64 * 1024 < TOTAL) {
+          if (!res.write(block(i++))) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    res.end('blue\n');
+  });
+  const green = await startBackend(t, colorHandler('green'));
+  const p = await startProxy(t, { blue, green });
+  const heapBefore = heapMb();
+  let peakRss = process.memoryUsage().rss;
+  const sample = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+  t.teardown(() => clearInterval(sample));
+  const rssBefore = process.memoryUsage().rss;
+
+  const expected = createHash('sha256');
+  for (let i = 0; i * 64 * 1024 < TOTAL; i++) expected.update(block(i));
+  const want = expected.digest('hex');
+
+  const up = await new Promise<string>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: p.port, method: 'POST', path: '/upload', headers: { host: 'live.test', 'transfer-encoding': 'chunked' }, agent: false }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => (b += c.toString()));
+      res.on('end', () => resolve(b));
+    });
+    req.on('error', reject);
+    let i = 0;
+    const pump = (): void => {
+      while (i * 64 * 1024 < TOTAL) {
+        if (!req.write(block(i++))) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+  t.equal(up, `${TOTAL} ${want}`, 'upload checksum matches');
+
+  const down = await new Promise<string>((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: p.port, path: '/download', headers: { host: 'live.test' }, agent: false }, (res) => {
+        const h = createHash('sha256');
+        let n = 0;
+        res.on('data', (c: Buffer) => {
+          h.update(c);
+          n += c.length;
+        });
+        res.on('end', () => resolve(`${n} ${h.digest('hex')}`));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+  t.equal(down, `${TOTAL} ${want}`, 'download checksum matches');
+  clearInterval(sample);
+  const heapAfter = heapMb();
+  const rssGrowth = Math.round((peakRss - rssBefore) / MB);
+  t.comment(`128 MB streamed; heap ${heapBefore} -> ${heapAfter} MB, peak RSS growth ${rssGrowth} MB`);
+  t.ok(rssGrowth < 48, `RSS grew by less than the 64 MB body: nothing buffered whole (${rssGrowth} MB)`);
+  t.ok(heapAfter - heapBefore < 10, 'heap back to baseline');
+  await stillServes(t, p.port);
+});
+
+t.test("an SSE stream's first event arrives at once, not when the stream ends", async (t) => {
+  let release: (() => void) | undefined;
+  const blue = await startBackend(t, (req, res) => {
+    if (req.url !== '/events') return res.end('blue\n');
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.write('data: first\n\n');
+    release = () => res.end('data: last\n\n');
+  });
+  const green = await startBackend(t, colorHandler('green'));
+  const p = await startProxy(t, { blue, green });
+  const first = await new Promise<string>((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: p.port, path: '/events', headers: { host: 'live.test' }, agent: false }, (res) => {
+      t.equal(res.headers['content-type'], 'text/event-stream');
+      res.once('data', (c: Buffer) => resolve(c.toString()));
+      res.on('error', () => {});
+    });
+    req.on('error', reject);
+    t.teardown(() => req.destroy());
+  });
+  t.equal(first, 'data: first\n\n', 'the first event arrived while the stream is still open');
+  t.ok(release, 'the app has not ended the stream');
+  release?.();
+  await stillServes(t, p.port);
+});
