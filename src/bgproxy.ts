@@ -17,6 +17,11 @@ import { type DeployHost, type DeployOptions, type DeployProgress, type DeployRe
 import { appendHistory } from './deploy/history.js';
 import { acquireLock } from './deploy/lock.js';
 import { readRelease } from './deploy/release.js';
+import { hookError, runHook } from './release/hooks.js';
+import { colorProbe } from './release/probe.js';
+import { historyFields, newReport, type ReleaseAction, type ReleaseReport, summarizeReport } from './release/report.js';
+import { warmUp, warmupError } from './release/warmup.js';
+import { formatWatch, ReleaseWatch, type WatchStatus } from './release/watch.js';
 import type { AppState } from './supervisor/app-process.js';
 import { checkHealth } from './supervisor/health-check.js';
 import { hasRelease, Supervisor } from './supervisor/supervisor.js';
@@ -31,6 +36,19 @@ export interface BgproxyOptions {
 export interface CutoverOptions {
   /** Skip the health check of the color that becomes live. */
   force?: boolean;
+  /**
+   * Cutover only: watch the new live color this long and roll back automatically when it
+   * does worse than before; default config watch.watchMs, 0 turns it off.
+   */
+  watchMs?: number;
+}
+
+/** Steps: beforeCutover, warmup, switch (persist, switch, drain), afterCutover; hook output as lines. */
+export type CutoverProgress = DeployProgress;
+
+/** The watch as status shows it, with the auto-rollback it caused, if any. */
+export interface WatchReport extends WatchStatus {
+  rollback?: { ok: boolean; live: Color; msSinceCutover: number; error?: string };
 }
 
 export interface CutoverResult {
@@ -44,6 +62,11 @@ export interface CutoverResult {
   totalMs: number;
   /** nginx mode: how long each nginx step took (old workers: time until they exited). */
   nginx?: { switchedMs: number; testMs: number; reloadMs: number; verifyMs: number; oldWorkersMs: number | null };
+  /** Hooks and warm-up of this cutover (a rollback runs afterCutover only). */
+  hooks?: ReleaseReport['hooks'];
+  warmup?: ReleaseReport['warmup'];
+  /** Present when a post-cutover watch started; it goes on in the background. */
+  watch?: WatchStatus;
 }
 
 export interface ColorStatus {
@@ -67,9 +90,23 @@ export interface Status {
   root: string;
   pid: number;
   colors: Record<Color, ColorStatus>;
+  /** The last cutover/rollback this server ran: its hooks and warm-up, or why it failed. */
+  lastRelease: ReleaseReport | null;
+  /** The current or last post-cutover watch. */
+  watch: WatchReport | null;
 }
 
-/** Events: 'cutover' (CutoverResult before the drain), 'drained' (CutoverResult), 'repair' (message). */
+/** Reports the steps of one cutover: `step` times a step, `line` streams a command's output. */
+interface Progress {
+  step<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  line(step: string): (line: string) => void;
+}
+
+/**
+ * Events: 'cutover' (CutoverResult before the drain), 'drained' (CutoverResult), 'repair' (message),
+ * 'cutover-progress' (CutoverProgress), 'watch' (WatchStatus, at its start and end),
+ * 'auto-rollback' (WatchReport, once the watch tripped and the rollback finished or failed).
+ */
 export class Bgproxy extends EventEmitter {
   readonly config: Readonly<Config>;
   readonly log: Logger;
@@ -84,6 +121,10 @@ export class Bgproxy extends EventEmitter {
   readonly supervisor: Supervisor | null;
   /** Why a color must not go live (its last deploy failed), until a deploy succeeds. */
   readonly #failed: Record<Color, string | null> = { blue: null, green: null };
+  /** The last cutover/rollback's report, for status. */
+  #lastRelease: ReleaseReport | null = null;
+  #watch: ReleaseWatch | null = null;
+  #watchRollback: WatchReport['rollback'] | undefined;
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -137,6 +178,8 @@ export class Bgproxy extends EventEmitter {
    */
   protected async locked<T>(action: string, fn: () => Promise<T>): Promise<T> {
     const lock = await acquireLock(this.config.root, action);
+    // Anything else that changes the colors changes what the watch would roll back to.
+    if (action !== 'auto-rollback') this.#stopWatch(`${action} started`);
     try {
       return await fn();
     } finally {
@@ -144,20 +187,24 @@ export class Bgproxy extends EventEmitter {
     }
   }
 
-  /** Makes next live and live next, after checking next is healthy; waits for the drain. */
-  cutover(opts: CutoverOptions = {}): Promise<CutoverResult> {
-    return this.locked('cutover', () => this.#recorded('cutover', () => this.#switchTo(this.#roles.next, opts)));
+  /**
+   * Makes next live and live next: checks next is healthy, runs beforeCutover and the
+   * warm-up against it, switches, waits for the drain, runs afterCutover, and (with
+   * watchMs) starts the post-cutover watch.
+   */
+  cutover(opts: CutoverOptions = {}, onProgress?: (p: CutoverProgress) => void): Promise<CutoverResult> {
+    return this.locked('cutover', () => this.#release('cutover', () => this.#roles.next, opts, onProgress));
   }
 
-  /** Makes the previous live color live again (a cutover back, with the same checks). */
-  rollback(opts: CutoverOptions = {}): Promise<CutoverResult> {
-    return this.locked('rollback', () =>
-      this.#recorded('rollback', async () => {
-        const back = this.#previousLive ?? this.#roles.next;
-        if (back === this.#roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
-        return this.#switchTo(back, opts);
-      }),
-    );
+  /** Makes the previous live color live again (a switch back with the health check; no beforeCutover, no warm-up). */
+  rollback(opts: CutoverOptions = {}, onProgress?: (p: CutoverProgress) => void): Promise<CutoverResult> {
+    return this.locked('rollback', () => this.#release('rollback', () => this.#rollbackTarget(), opts, onProgress));
+  }
+
+  #rollbackTarget(): Color {
+    const back = this.#previousLive ?? this.#roles.next;
+    if (back === this.#roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
+    return back;
   }
 
   /** Deploys a commit into the next color (see deploy/deploy.ts); with cutover, makes it live once healthy. */
@@ -168,7 +215,7 @@ export class Bgproxy extends EventEmitter {
         onProgress?.(p);
       });
       if (!opts.cutover) return result;
-      const cut = await this.#recorded('cutover', () => this.#switchTo(result.color, {}));
+      const cut = await this.#release('cutover', () => result.color, {}, onProgress);
       return { ...result, cutover: cut };
     });
   }
@@ -196,14 +243,116 @@ export class Bgproxy extends EventEmitter {
     };
   }
 
-  /** Appends the outcome of a cutover/rollback to ROOT/history.jsonl. */
-  async #recorded(action: 'cutover' | 'rollback', fn: () => Promise<CutoverResult>): Promise<CutoverResult> {
+  /**
+   * One cutover, rollback or auto-rollback, top to bottom:
+   * validate -> beforeCutover hook and warm-up -> persist -> switch -> drain -> afterCutover -> watch.
+   * The caller holds the lock. Everything before the switch may fail and leaves live as it was.
+   */
+  async #release(
+    action: ReleaseAction,
+    pick: () => Color,
+    opts: CutoverOptions,
+    onProgress?: (p: CutoverProgress) => void,
+    reason?: string,
+  ): Promise<CutoverResult> {
+    const report = newReport(action);
+    if (reason) report.reason = reason;
+    this.#lastRelease = report;
+    const progress = this.#progress(report, onProgress);
+    return this.#recorded(report, async () => {
+      const color = pick();
+      report.color = color;
+      if (color === this.#roles.live) throw new BgError('BG_STATE', `${color} is already live`);
+      if (!opts.force) await this.assertHealthy(color);
+      const watchMs = this.#watchMsFor(action, opts);
+      const commit = (await readRelease(this.config.root, color).catch(() => null))?.commit ?? null;
+
+      if (action === 'cutover') await this.#beforeSwitch(color, commit, report, progress);
+      const baseline = this.#watchBaseline(color, opts);
+      report.step = 'switch';
+      const r = await progress.step('switch', () => this.#switchTo(color, opts));
+      delete report.step;
+
+      const after = await progress.step('afterCutover', () =>
+        runHook(this.config, 'afterCutover', color, { commit, role: 'live', action, onLine: progress.line('afterCutover') }),
+      );
+      if (after) {
+        report.hooks.afterCutover = after;
+        // The switch stays: the new release is live and serving; only the hook's own work is missing.
+        if (!after.ok) this.log.error({ event: 'hook-failed', hook: 'afterCutover', color, error: after.error }, after.error ?? '');
+      }
+      const watch = watchMs > 0 ? this.#startWatch(color, r.was, watchMs, baseline) : null;
+      return {
+        ...r,
+        ...(report.hooks.beforeCutover || report.hooks.afterCutover ? { hooks: { ...report.hooks } } : {}),
+        ...(report.warmup ? { warmup: report.warmup } : {}),
+        ...(watch ? { watch } : {}),
+      };
+    });
+  }
+
+  /** beforeCutover hook, then warm-up, against `color` while it is still next; either failing aborts. */
+  async #beforeSwitch(color: Color, commit: string | null, report: ReleaseReport, progress: Progress): Promise<void> {
+    const what = `cutover to ${color}`;
+    report.step = 'beforeCutover';
+    const hook = await progress.step('beforeCutover', () =>
+      runHook(this.config, 'beforeCutover', color, { commit, role: 'next', action: 'cutover', onLine: progress.line('beforeCutover') }),
+    );
+    if (hook) report.hooks.beforeCutover = hook;
+    if (hook && !hook.ok) throw hookError(hook, what);
+    const w = this.config.app.warmup;
+    if (w.paths.length > 0) {
+      report.step = 'warmup';
+      const host = this.config.hosts.live[0] ?? `127.0.0.1:${this.config.colors[color].port}`;
+      const opts = { port: this.config.colors[color].port, host, paths: w.paths, concurrency: w.concurrency, timeoutMs: w.timeoutMs };
+      const warm = await progress.step('warmup', () =>
+        warmUp(opts, (a) => {
+          if (a.status === null || a.status < 200 || a.status >= 300) progress.line('warmup')(`GET ${a.path}: ${a.status ?? a.error}`);
+        }),
+      );
+      report.warmup = warm;
+      if (!warm.ok) throw warmupError(warm, what);
+    }
+    delete report.step;
+  }
+
+  /** Reports progress to the caller and as events; `step` times a step (also when it is skipped: null). */
+  #progress(report: ReleaseReport, onProgress?: (p: CutoverProgress) => void): Progress {
+    const send = (p: CutoverProgress): void => {
+      this.emit('cutover-progress', { ...p, action: report.action });
+      onProgress?.(p);
+    };
+    return {
+      line: (step) => (line) => send({ step, phase: 'line', line }),
+      step: async (step, fn) => {
+        const t0 = performance.now();
+        // The switch itself is the result line; only the steps around it are progress.
+        const announce = this.#hasWork(step);
+        if (announce) send({ step, phase: 'start' });
+        const out = await fn();
+        if (announce) send({ step, phase: 'done', ms: Math.round(performance.now() - t0) });
+        return out;
+      },
+    };
+  }
+
+  #hasWork(step: string): boolean {
+    if (step === 'warmup') return this.config.app.warmup.paths.length > 0;
+    if (step === 'beforeCutover' || step === 'afterCutover') return this.config.app.hooks[step].length > 0;
+    return false;
+  }
+
+  /** Appends the outcome to ROOT/history.jsonl and keeps it for status. */
+  async #recorded(report: ReleaseReport, fn: () => Promise<CutoverResult>): Promise<CutoverResult> {
     const t0 = performance.now();
     try {
       const r = await fn();
+      report.result = 'ok';
+      report.durationMs = r.totalMs;
       const release = await readRelease(this.config.root, r.live).catch(() => null);
+      const summary = summarizeReport(report);
       await appendHistory(this.config.root, {
-        action,
+        action: report.action,
         color: r.live,
         commit: release?.commit ?? null,
         result: 'ok',
@@ -211,25 +360,33 @@ export class Bgproxy extends EventEmitter {
         was: r.was,
         drained: r.inflightAtSwitch,
         cutOff: r.cutOff,
+        ...(summary ? { message: summary } : {}),
+        ...historyFields(report),
+        ...(r.watch ? { watchMs: r.watch.watchMs } : {}),
       }).catch((err: Error) => this.log.warn({ err: err.message }, 'cannot write history'));
       return r;
     } catch (err) {
+      report.result = 'failed';
+      report.durationMs = Math.round(performance.now() - t0);
+      report.message = (err as Error).message;
+      report.step ??= 'validate';
+      this.log.error({ event: `${report.action}-failed`, color: report.color, step: report.step }, report.message);
       await appendHistory(this.config.root, {
-        action,
-        color: this.#roles.next,
+        action: report.action,
+        color: report.color ?? this.#roles.next,
         result: 'failed',
-        durationMs: Math.round(performance.now() - t0),
-        message: (err as Error).message,
+        durationMs: report.durationMs,
+        message: report.message,
+        ...historyFields(report),
       }).catch(() => undefined);
       throw err;
     }
   }
 
+  /** Persist -> switch memory in one assignment -> drain what the old live color was serving. */
   async #switchTo(color: Color, opts: CutoverOptions): Promise<CutoverResult> {
     const started = performance.now();
     const was = this.#roles.live;
-    if (color === was) throw new BgError('BG_STATE', `${color} is already live`);
-    if (!opts.force) await this.assertHealthy(color);
     if (this.config.mode === 'nginx') return this.#switchNginx(color, was, started, opts);
     // Persist first: if the links cannot be written, memory is untouched and nothing moved.
     const roles = Object.freeze(writeRoles(this.config.root, color));
@@ -251,6 +408,81 @@ export class Bgproxy extends EventEmitter {
     this.log.info({ event: 'drained', color: was, ...result }, `drained ${was}: ${inflightAtSwitch} requests in ${result.drainMs} ms`);
     this.emit('drained', result);
     return result;
+  }
+
+  // --- the post-cutover watch -------------------------------------------------------
+
+  /** How long to watch after this switch: cutovers only, proxy mode only (nginx keeps the counters). */
+  #watchMsFor(action: ReleaseAction, opts: CutoverOptions): number {
+    if (action !== 'cutover') return 0;
+    const ms = opts.watchMs ?? this.config.watch.watchMs;
+    if (ms > 0 && this.config.mode === 'nginx') {
+      if (opts.watchMs !== undefined) throw new BgError('BG_USAGE', 'the post-cutover watch needs proxy mode: in nginx mode bgproxy does not see the requests');
+      return 0;
+    }
+    return ms;
+  }
+
+  /** The level before the switch: the old live color's 5xx rate, and whether `color` is healthy now. */
+  #watchBaseline(color: Color, opts: CutoverOptions): { errorRate: number; healthy: boolean } {
+    const old = this.#targets[this.#roles.live];
+    const healthy = !opts.force || this.supervisor?.snapshot(color)?.state === 'running';
+    return { errorRate: old.served > 0 ? old.errors5xx / old.served : 0, healthy };
+  }
+
+  #startWatch(color: Color, was: Color, watchMs: number, baseline: { errorRate: number; healthy: boolean }): WatchStatus {
+    const settings = { ...this.config.watch, watchMs };
+    const switchedAt = performance.now();
+    this.#watchRollback = undefined;
+    const probe = colorProbe(this.config, color, this.#targets[color], this.supervisor);
+    const watch = new ReleaseWatch({ color, was }, probe, settings, baseline, (s) => {
+      this.log[s.state === 'tripped' ? 'warn' : 'info']({ event: 'watch-end', ...s }, formatWatch(s));
+      this.emit('watch', s);
+      if (s.state === 'tripped') void this.#autoRollback(s, switchedAt);
+    });
+    this.#watch = watch.start();
+    const s = watch.status();
+    this.log.info({ event: 'watch', ...s }, formatWatch(s));
+    this.emit('watch', s);
+    return s;
+  }
+
+  #stopWatch(reason: string): void {
+    this.#watch?.stop(reason);
+  }
+
+  /** The watch tripped: a normal, drained, locked rollback to the color that was live before. */
+  async #autoRollback(tripped: WatchStatus, switchedAt: number): Promise<void> {
+    const { color, was } = tripped;
+    const reason = tripped.reason ?? 'the watch tripped';
+    try {
+      await this.locked('auto-rollback', () =>
+        this.#release(
+          'auto-rollback',
+          () => {
+            // Something else moved the roles since the watch started: leave them alone.
+            if (this.#roles.live !== color) throw new BgError('BG_STATE', `${color} is no longer live; nothing to roll back`);
+            return was;
+          },
+          {},
+          undefined,
+          reason,
+        ),
+      );
+      // Keep the release that failed the watch from going live again by accident.
+      this.markFailed(color, `rolled back automatically: ${reason}`);
+      this.#watchRollback = { ok: true, live: was, msSinceCutover: Math.round(performance.now() - switchedAt) };
+      this.log.warn({ event: 'auto-rollback', color: was, from: color, reason, ...this.#watchRollback }, `rolled back to ${was} because ${reason}`);
+    } catch (err) {
+      this.#watchRollback = { ok: false, live: this.#roles.live, msSinceCutover: Math.round(performance.now() - switchedAt), error: (err as Error).message };
+      this.log.error({ event: 'auto-rollback-failed', color, reason, err: (err as Error).message }, `automatic rollback from ${color} failed: ${(err as Error).message}`);
+    }
+    this.emit('auto-rollback', this.#watchReport());
+  }
+
+  #watchReport(): WatchReport | null {
+    if (!this.#watch) return null;
+    return { ...this.#watch.status(), ...(this.#watchRollback ? { rollback: this.#watchRollback } : {}) };
   }
 
   #onAppState(color: Color, state: AppState): void {
@@ -381,6 +613,8 @@ export class Bgproxy extends EventEmitter {
       root: this.config.root,
       pid: process.pid,
       colors,
+      lastRelease: this.#lastRelease,
+      watch: this.#watchReport(),
     };
   }
 
@@ -410,6 +644,7 @@ export class Bgproxy extends EventEmitter {
 
   /** Waits for in-flight requests on both colors (bounded), stops the apps, drops the pools. */
   async close(timeoutMs = this.config.drainTimeoutMs): Promise<void> {
+    this.#stopWatch('shutting down');
     await Promise.all(COLORS.map((c) => this.#targets[c].drain(timeoutMs)));
     for (const c of COLORS) this.#targets[c].closeWebsockets();
     // The proxy has stopped accepting: stop the apps the same drained way.

@@ -49,11 +49,21 @@ function optString(v: unknown, key: string): string | undefined {
   return v;
 }
 
+/** "watchMs": absent (config decides), or whole milliseconds, 0 to 24 h (0 turns the watch off). */
+function optWatchMs(v: unknown): { watchMs?: number } {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 24 * 3_600_000) {
+    throw new BgError('BG_CONTROL', '"watchMs" must be whole milliseconds between 0 and 86400000');
+  }
+  return { watchMs: v };
+}
+
 export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
   return {
     status: () => bg.status(),
-    cutover: (args) => bg.cutover({ force: args.force === true }),
-    rollback: (args) => bg.rollback({ force: args.force === true }),
+    cutover: (args, emit) =>
+      bg.cutover({ force: args.force === true, ...optWatchMs(args.watchMs) }, (p) => emit('progress', { ...p })),
+    rollback: (args, emit) => bg.rollback({ force: args.force === true }, (p) => emit('progress', { ...p })),
     restart: async (args) => {
       const color = colorArg(bg, args.color);
       return { color, ...(await bg.restartColor(color)) };

@@ -10,6 +10,9 @@ import { formatHistory, readHistory } from '../deploy/history.js';
 import { BgError, isBgError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { renderServerBlocks } from '../nginx/conf.js';
+import type { HookResult } from '../release/hooks.js';
+import { formatWarmup } from '../release/warmup.js';
+import { formatWatch } from '../release/watch.js';
 
 /** Asks the running serve; in nginx mode without one, does it here. */
 async function viaServerOrLocal<T>(
@@ -37,6 +40,10 @@ async function viaServerOrLocal<T>(
 }
 
 export function formatCutover(r: CutoverResult): string {
+  return `${formatSwitch(r)}${formatReleaseSteps(r)}`;
+}
+
+function formatSwitch(r: CutoverResult): string {
   if (r.nginx) {
     const n = r.nginx;
     const old = n.oldWorkersMs === null ? 'old workers: unknown' : `old workers gone in ${n.oldWorkersMs} ms`;
@@ -44,6 +51,30 @@ export function formatCutover(r: CutoverResult): string {
   }
   const cut = r.cutOff > 0 ? `, ${r.cutOff} still running after the drain timeout` : '';
   return `live: ${r.live} (was ${r.was}), drained ${r.inflightAtSwitch} requests in ${r.drainMs} ms${cut}\n`;
+}
+
+/** Hooks, warm-up and watch of a cutover, one line each (nothing when none ran). */
+export function formatReleaseSteps(r: Pick<CutoverResult, 'hooks' | 'warmup' | 'watch'>): string {
+  const hook = (h: HookResult | undefined): string =>
+    h ? `${h.ok ? `${h.hook} hook ok (${h.commands} command${h.commands === 1 ? '' : 's'}, ${h.ms} ms)` : `${h.error} (the switch stays)`}\n` : '';
+  return [
+    hook(r.hooks?.beforeCutover),
+    r.warmup ? `${formatWarmup(r.warmup)}\n` : '',
+    hook(r.hooks?.afterCutover),
+    r.watch ? `${formatWatch(r.watch)} - bgproxy status shows the outcome\n` : '',
+  ].join('');
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "500ms", "60s", "2m", "1.5h" -> milliseconds; "0" turns a watch off. */
+export function parseDuration(v: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim()) ?? (v.trim() === '0' ? ['0', '0', 'ms'] : null);
+  const ms = m ? Math.round(Number(m[1]) * (DURATION_UNITS[m[2] as string] ?? Number.NaN)) : Number.NaN;
+  if (!Number.isFinite(ms) || ms > 24 * 3_600_000) {
+    throw new BgError('BG_USAGE', `${flag}: expected a duration like 500ms, 60s or 2m (at most 24h), got "${v}"`);
+  }
+  return ms;
 }
 
 function progressPrinter(): (p: DeployProgress) => void {
@@ -81,7 +112,7 @@ export function registerRelease(program: Command): void {
     });
 
   for (const name of ['cutover', 'rollback'] as const) {
-    program
+    const cmd = program
       .command(name)
       .description(
         name === 'cutover'
@@ -89,13 +120,25 @@ export function registerRelease(program: Command): void {
           : 'make the previous live color live again',
       )
       .option('--root <dir>', 'the root directory')
-      .option('--force', 'skip the health check')
-      .action(async (f: { root?: string; force?: boolean }) => {
-        const root = resolveRoot(f.root);
-        const opts = { force: f.force === true };
-        const r = await viaServerOrLocal<CutoverResult>(root, name, opts, (bg) => bg[name](opts));
-        process.stdout.write(formatCutover(r));
-      });
+      .option('--force', 'skip the health check');
+    if (name === 'cutover') {
+      cmd.option('--watch <duration>', 'watch the new live color this long (500ms, 60s, 2m) and roll back automatically if its 5xx rate or health gets worse; 0 turns off a configured watch');
+    }
+    cmd.action(async (f: { root?: string; force?: boolean; watch?: string }) => {
+      const root = resolveRoot(f.root);
+      const opts = { force: f.force === true, ...(f.watch === undefined ? {} : { watchMs: parseDuration(f.watch, '--watch') }) };
+      const print = progressPrinter();
+      const r = await viaServerOrLocal<CutoverResult>(
+        root,
+        name,
+        opts,
+        (bg) => bg[name](opts, print),
+        (event, data) => {
+          if (event === 'progress') print(data as unknown as DeployProgress);
+        },
+      );
+      process.stdout.write(formatCutover(r));
+    });
   }
 
   program
