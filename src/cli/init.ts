@@ -10,6 +10,9 @@ interface InitFlags {
   greenPort?: string;
   listen?: string;
   start?: string;
+  install?: string[];
+  repo?: string;
+  appDir?: string;
   healthPath?: string;
   mode?: string;
   force?: boolean;
@@ -34,6 +37,9 @@ export function settingsFromFlags(f: InitFlags): Record<string, unknown> {
   if (Object.keys(colors).length) s.colors = colors;
   const app: Record<string, unknown> = {};
   if (f.start !== undefined) app.start = f.start;
+  if (f.install !== undefined) app.install = f.install;
+  if (f.repo !== undefined) app.repo = f.repo;
+  if (f.appDir !== undefined) app.dir = f.appDir;
   if (f.healthPath !== undefined) app.health = { path: f.healthPath };
   if (Object.keys(app).length) s.app = app;
   if (f.mode !== undefined) s.mode = f.mode;
@@ -51,6 +57,9 @@ export function registerInit(program: Command): void {
     .option('--green-port <n>', 'port of the green app (default 8889)')
     .option('--listen <[host:]port>', 'where the proxy listens (default 0.0.0.0:80)')
     .option('--start <command>', 'app.start: how to start the app (e.g. "node server.js")')
+    .option('--install <command>', 'app.install: a command run after checkout, before start (repeatable)', collect)
+    .option('--repo <source>', 'app.repo: where deploy fetches from (default ROOT/repo.git)')
+    .option('--app-dir <dir>', 'app.dir: the app folder inside the repository (default .)')
     .option('--health-path <path>', 'app.health.path (default /)')
     .option('--mode <mode>', 'proxy (default) or nginx')
     .option('--force', 'overwrite an existing bgproxy.json that differs')
