@@ -7,6 +7,7 @@ import { registerOps } from './ops.js';
 import { printError } from './output.js';
 import { registerRelease } from './release.js';
 import { registerServe } from './serve.js';
+import { registerVerify } from './verify.js';
 
 export function buildProgram(): Command {
   const program = new Command('bgproxy')
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerOps(program);
   registerRelease(program);
   registerApps(program);
+  registerVerify(program);
   return program;
 }
 

@@ -1,0 +1,147 @@
+// `bgproxy verify`: steady traffic at the live host (keep-alive and new-connection clients,
+// POSTs, one websocket), optionally a cutover and a rollback in the middle through the
+// control socket, then the ab-style summary. Exit 1 when any request failed.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { CutoverResult, Status } from '../bgproxy.js';
+import { loadConfig, parseListen, resolveRoot } from '../config.js';
+import { controlRequest } from '../control/client.js';
+import { BgError } from '../errors.js';
+import { renderSvg } from '../verify/chart.js';
+import { type LoadHandle, startLoad } from '../verify/load.js';
+import { formatSummary, summarize } from '../verify/summary.js';
+import { formatCutover } from './release.js';
+
+interface VerifyFlags {
+  url?: string;
+  host?: string;
+  root?: string;
+  duration: string;
+  connections: string;
+  cutover?: boolean;
+  chart?: string;
+  websocket: boolean;
+  posts: boolean;
+}
+
+export interface VerifyTarget {
+  url: string;
+  /** Host header to send; undefined keeps the URL's. */
+  host: string | undefined;
+}
+
+/** The URL to load: --url, else the listen address of the serve running for `root`. */
+export async function resolveTarget(f: { url?: string; host?: string }, root: string): Promise<VerifyTarget> {
+  if (f.url !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(f.url);
+    } catch {
+      throw new BgError('BG_USAGE', `--url must be an http:// URL, got "${f.url}"`);
+    }
+    if (url.protocol !== 'http:') throw new BgError('BG_USAGE', `--url must be an http:// URL, got "${f.url}"`);
+    return { url: url.href, host: f.host };
+  }
+  const status = (await controlRequest(root, 'status')) as Status;
+  if (status.listen === null) {
+    throw new BgError('BG_STATE', `the server for ${root} has no HTTP listener (nginx mode): pass --url`);
+  }
+  const listen = parseListen(status.listen);
+  // A wildcard listener is reached on loopback.
+  const host = listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host === '::' ? '::1' : listen.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${listen.port}/`;
+  return { url, host: f.host ?? loadConfig(status.root ?? root).hosts.live[0] };
+}
+
+function positive(v: string, flag: string, max: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new BgError('BG_USAGE', `${flag} must be a number in (0, ${max}], got "${v}"`);
+  return n;
+}
+
+interface Op {
+  name: 'cutover' | 'rollback';
+  /** Fraction of the duration at which it is issued. */
+  at: number;
+}
+
+/** With --cutover: a cutover at 1/3 of the run and a rollback at 2/3, each marked when issued. */
+const OPS: readonly Op[] = [
+  { name: 'cutover', at: 1 / 3 },
+  { name: 'rollback', at: 2 / 3 },
+];
+
+/** Runs the ops in order at their times; stops at the first that fails. Never rejects. */
+async function runOps(root: string, load: LoadHandle, durationMs: number, out: string[]): Promise<boolean> {
+  for (const op of OPS) {
+    const wait = op.at * durationMs - load.elapsed();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const t = load.elapsed();
+    load.mark(op.name);
+    try {
+      const r = (await controlRequest(root, op.name)) as CutoverResult;
+      out.push(`${(t / 1000).toFixed(1)}s ${op.name}: ${formatCutover(r).trim()}`);
+    } catch (err) {
+      out.push(`${(t / 1000).toFixed(1)}s ${op.name} FAILED: ${(err as Error).message}`);
+      return false;
+    }
+  }
+  return true;
+}
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description('drive steady traffic at the live host (optionally through a cutover and a rollback) and report failures')
+    .option('--url <url>', 'where to send requests (default: the listen address of the serve for --root)')
+    .option('--host <name>', 'Host header to send (default with --root: the first live host)')
+    .option('--root <dir>', 'the root directory (for the listen address, the host and --cutover)')
+    .option('--duration <s>', 'seconds of load', '10')
+    .option('--connections <n>', 'keep-alive clients (plus a quarter as many opening a connection per request)', '50')
+    .option('--cutover', 'cut over at 1/3 of the run and roll back at 2/3, through the control socket')
+    .option('--chart <file>', 'write an SVG timeline of the run')
+    .option('--no-websocket', 'skip the websocket probe (for apps that do not echo websocket messages)')
+    .option('--no-posts', 'send GETs only (every 10th request is a POST with a JSON body otherwise)')
+    .action(async (f: VerifyFlags) => {
+      const durationMs = positive(f.duration, '--duration', 3600) * 1000;
+      const connections = Math.round(positive(f.connections, '--connections', 10_000));
+      const root = resolveRoot(f.root);
+      const target = await resolveTarget(f, root);
+      const opsOut: string[] = [];
+      const aborter = new AbortController();
+      const onSignal = (): void => aborter.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const load = startLoad({
+        url: target.url,
+        host: target.host,
+        durationMs,
+        connections,
+        posts: f.posts,
+        websocket: f.websocket,
+        signal: aborter.signal,
+      });
+      process.stdout.write(
+        `verify: ${target.url}${target.host ? ` (Host: ${target.host})` : ''} for ${durationMs / 1000} s, ${connections} keep-alive clients` +
+          ` + ${Math.max(2, Math.ceil(connections / 4))} opening a connection per request${f.posts ? ', POSTs' : ''}${f.websocket ? ', one websocket' : ''}` +
+          `${f.cutover ? ', cutover and rollback in the middle' : ''}\n`,
+      );
+      const opsOk = f.cutover ? runOps(root, load, durationMs, opsOut) : Promise.resolve(true);
+      const result = await load.done;
+      const ok = await opsOk;
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      const summary = summarize(result);
+      process.stdout.write(`\n${formatSummary(summary)}`);
+      if (opsOut.length > 0) process.stdout.write(`\n${opsOut.join('\n')}\n`);
+      if (f.chart !== undefined) {
+        const file = path.resolve(f.chart);
+        writeFileSync(file, renderSvg(result, { title: `bgproxy verify ${target.host ?? target.url}` }));
+        process.stdout.write(`chart: ${file}\n`);
+      }
+      const verdict = !ok ? 'FAILED: an operation failed' : summary.ok ? 'OK: no failed request' : 'FAILED: some requests failed';
+      process.stdout.write(`${verdict}\n`);
+      if (!ok || !summary.ok || aborter.signal.aborted) process.exitCode = 1;
+    });
+}
