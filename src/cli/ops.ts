@@ -7,11 +7,19 @@ import { summarizeReport } from '../release/report.js';
 import { formatWatch } from '../release/watch.js';
 import { table } from './output.js';
 
+function ago(ms: unknown): string {
+  if (typeof ms !== 'number') return '-';
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
 export function formatStatus(s: Status): string {
   const head = `live: ${s.live}   next: ${s.next}   mode: ${s.mode}${s.listen ? `   listen: ${s.listen}` : ''}`;
-  const rows = [['COLOR', 'ROLE', 'PORT', 'STATE', 'HEALTHY', 'PID', 'COMMIT', 'INFLIGHT', 'SERVED']];
+  const rows = [['COLOR', 'ROLE', 'PORT', 'STATE', 'HEALTHY', 'PID', 'UPTIME', 'RESTARTS', 'INFLIGHT', 'SERVED', 'RELEASE']];
+  const notes: string[] = [];
   for (const c of ['blue', 'green'] as const) {
     const x = s.colors[c];
+    const subject = typeof x.subject === 'string' ? ` "${x.subject.length > 40 ? `${x.subject.slice(0, 39)}…` : x.subject}"` : '';
     rows.push([
       c,
       s.live === c ? 'live' : 'next',
@@ -19,30 +27,15 @@ export function formatStatus(s: Status): string {
       x.state,
       x.healthy ? 'yes' : 'no',
       x.pid === null ? '-' : String(x.pid),
-      x.commit ? x.commit.slice(0, 7) : '-',
+      ago(x.uptimeMs),
+      typeof x.restarts === 'number' ? String(x.restarts) : '-',
       String(x.inflight),
       String(x.served),
+      x.commit ? `${x.commit.slice(0, 7)}${subject}` : '-',
     ]);
+    if (x.reason) notes.push(`${c}: ${x.reason}`);
   }
-  return `${head}\n${table(rows)}\n${formatLastRelease(s)}`;
-}
-
-/** "last cutover to green: ok - beforeCutover ok (120 ms); warm-up: …" and the watch, when there are any. */
-function formatLastRelease(s: Status): string {
-  const lines: string[] = [];
-  const r = s.lastRelease;
-  if (r) {
-    const outcome = r.result === 'failed' ? `failed at ${r.step ?? 'validate'}: ${r.message}` : r.result;
-    const steps = summarizeReport(r);
-    lines.push(`last ${r.action}${r.color ? ` to ${r.color}` : ''}: ${outcome}${steps && r.result !== 'failed' ? ` - ${steps}` : ''}`);
-  }
-  const w = s.watch;
-  if (w) {
-    const rb = w.rollback;
-    const back = rb ? (rb.ok ? `; rolled back to ${rb.live} ${rb.msSinceCutover} ms after the cutover` : `; rollback failed: ${rb.error}`) : '';
-    lines.push(`${formatWatch(w)}${back}`);
-  }
-  return lines.map((l) => `${l}\n`).join('');
+  return `${head}\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}`;
 }
 
 export function registerOps(program: Command): void {
