@@ -35,7 +35,25 @@ export function formatStatus(s: Status): string {
     ]);
     if (x.reason) notes.push(`${c}: ${x.reason}`);
   }
-  return `${head}\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}`;
+  return `${head}\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}${formatLastRelease(s)}`;
+}
+
+/** "last cutover to green: ok - beforeCutover ok (120 ms); warm-up: …" and the watch, when there are any. */
+function formatLastRelease(s: Status): string {
+  const lines: string[] = [];
+  const r = s.lastRelease;
+  if (r) {
+    const outcome = r.result === 'failed' ? `failed at ${r.step ?? 'validate'}: ${r.message}` : r.result;
+    const steps = summarizeReport(r);
+    lines.push(`last ${r.action}${r.color ? ` to ${r.color}` : ''}: ${outcome}${steps && r.result !== 'failed' ? ` - ${steps}` : ''}`);
+  }
+  const w = s.watch;
+  if (w) {
+    const rb = w.rollback;
+    const back = rb ? (rb.ok ? `; rolled back to ${rb.live} ${rb.msSinceCutover} ms after the cutover` : `; rollback failed: ${rb.error}`) : '';
+    lines.push(`${formatWatch(w)}${back}`);
+  }
+  return lines.map((l) => `${l}\n`).join('');
 }
 
 export function registerOps(program: Command): void {
