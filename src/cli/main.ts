@@ -1,5 +1,6 @@
 // The bgproxy command line. Each subcommand lives in its own file; this one wires them
 // into commander and turns every failure into one line and an exit code.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerApps } from './apps.js';
 import { registerInit } from './init.js';
@@ -9,9 +10,19 @@ import { registerRelease } from './release.js';
 import { registerServe } from './serve.js';
 import { registerVerify } from './verify.js';
 
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('bgproxy')
     .description('Zero-downtime blue/green releases on one server')
+    .version(packageVersion(), '-V, --version')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`bgproxy: ${str.replace(/^error: /, '').trim()}\n`) });
