@@ -1,7 +1,7 @@
 // The keep-alive race: an app that closes idle connections after 1 s, requests spaced
-// around 1 s so some are written as the app closes the pooled socket. Bounded to ~12 s
-// (the issue asks for a minute; the race window is the same every second, so 11 s of
-// bursts of 4 gives ~40 requests at the boundary).
+// around 1 s so some are written as the app closes the pooled socket. Bounded to ~13 s
+// (the issue asks for a minute; the race window is the same every second, so 6 s per
+// variant of bursts of 4 gives ~24 requests at the boundary).
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import t from 'tap';
@@ -66,14 +66,14 @@ for (const hint of [false, true]) {
     };
     // Bursts of 4 (4 pooled sockets), then a pause sweeping 900..1100 ms, so every pooled
     // socket sits idle for about the app's timeout before it is reused.
-    const until = Date.now() + 11_000;
+    const until = Date.now() + 6_000;
     for (let i = 0; Date.now() < until; i++) {
       await Promise.all([one(false), one(true), one(false), one(i % 2 === 0)]);
       await new Promise((r) => setTimeout(r, 900 + ((i * 41) % 200)));
     }
     t.comment(`${ok} requests, ${errors.length} errors, ${app.connections()} upstream connections`);
     t.same(errors, [], 'zero client-visible errors');
-    t.ok(ok >= 30, `enough requests (${ok})`);
+    t.ok(ok >= 16, `enough requests (${ok})`);
     await stillServes(t, p.port, 'blue GET 0');
   });
 }
