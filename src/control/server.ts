@@ -10,6 +10,8 @@ export type Emit = (event: string, data?: Record<string, unknown>) => void;
 export type CommandHandler = (args: Record<string, unknown>, emit: Emit) => Promise<unknown>;
 
 const MAX_SOCKET_PATH = 107;
+/** A client has this long to send its request line. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /** Resolves true when something answers on the socket (a live server), false if it is stale. */
 function probe(file: string): Promise<boolean> {
@@ -63,6 +65,7 @@ export class ControlServer {
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', () => socket.destroy());
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
     let buf = '';
     const onData = (chunk: Buffer): void => {
       buf += chunk.toString('utf8');
@@ -70,6 +73,8 @@ export class ControlServer {
       if (nl < 0 && buf.length <= MAX_REQUEST_BYTES) return;
       socket.off('data', onData);
       socket.pause();
+      // The request is in; a long operation (a deploy) answers when it is done.
+      socket.setTimeout(0);
       if (nl < 0 || nl > MAX_REQUEST_BYTES) {
         this.#finish(socket, new BgError('BG_CONTROL', `request larger than ${MAX_REQUEST_BYTES} bytes`));
         return;

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { COLORS, CONFIG_FILE, parseConfig } from '../config.js';
 import { BgError } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { refuseSymlink, writeFileAtomic } from './atomic.js';
 import { type Repair, repairRoles } from './roles.js';
 
 export interface InitOptions {
@@ -79,6 +79,8 @@ export function initRoot(opts: InitOptions): InitResult {
     );
   }
 
+  // Every refusal happens before the first directory is made.
+  refuseSymlink(file);
   const created: string[] = [];
   const mkdir = (dir: string, mode = 0o755): void => {
     if (!existsSync(dir)) {
