@@ -311,6 +311,8 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
   if (mode === 'proxy' && listen.port !== 0 && (listen.port === colors.blue.port || listen.port === colors.green.port)) {
     fail('listen', `port ${listen.port} is also a color's port`);
   }
+  if (mode === 'nginx' && listen.port === 0) fail('listen', 'nginx mode needs the real port nginx listens on, not 0');
+  if (mode === 'nginx' && live.length === 0) fail('hosts.live', 'nginx mode needs at least one live host for its server block');
   const t = obj(o.timeouts ?? {}, 'timeouts', ['headersMs', 'requestMs', 'keepAliveMs']);
   const w = obj(o.watch ?? {}, 'watch', ['watchMs', 'maxErrorRate', 'minRequests']);
   const n = obj(o.nginx ?? {}, 'nginx', ['testCommand', 'reloadCommand', 'verifyUrl', 'pidFile']);

@@ -83,3 +83,9 @@ t.test('fuzz: the config validator either returns a config or throws BG_CONFIG',
   );
   t.pass();
 });
+
+t.test('nginx mode needs a real listen port and a live host', async (t) => {
+  t.throws(() => parseConfig({ mode: 'nginx', listen: '127.0.0.1:0', hosts: { live: ['a.test'] } }, '/srv/x'), { message: /^config: listen: nginx mode/ });
+  t.throws(() => parseConfig({ mode: 'nginx' }, '/srv/x'), { message: /^config: hosts\.live: nginx mode/ });
+  t.equal(parseConfig({ mode: 'nginx', hosts: { live: ['a.test'] } }, '/srv/x').mode, 'nginx');
+});
