@@ -48,7 +48,8 @@ export type CutoverProgress = DeployProgress;
 
 /** The watch as status shows it, with the auto-rollback it caused, if any. */
 export interface WatchReport extends WatchStatus {
-  rollback?: { ok: boolean; live: Color; msSinceCutover: number; error?: string };
+  /** msSinceCutover: from the watch's start (the switch) until the rollback's drain ended; switchMs: the rollback alone. */
+  rollback?: { ok: boolean; live: Color; msSinceCutover: number; switchMs?: number; drainMs?: number; error?: string };
 }
 
 export interface CutoverResult {
@@ -125,6 +126,9 @@ export class Bgproxy extends EventEmitter {
   #lastRelease: ReleaseReport | null = null;
   #watch: ReleaseWatch | null = null;
   #watchRollback: WatchReport['rollback'] | undefined;
+  /** Locked operations started (auto-rollbacks aside), and the one holding the lock now. */
+  #operations = 0;
+  #running: Promise<void> = Promise.resolve();
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -178,13 +182,23 @@ export class Bgproxy extends EventEmitter {
    */
   protected async locked<T>(action: string, fn: () => Promise<T>): Promise<T> {
     const lock = await acquireLock(this.config.root, action);
-    // Anything else that changes the colors changes what the watch would roll back to.
-    if (action !== 'auto-rollback') this.#stopWatch(`${action} started`);
-    try {
-      return await fn();
-    } finally {
-      await lock.release();
+    if (action !== 'auto-rollback') {
+      // Anything else that changes the colors changes what the watch would roll back to.
+      this.#operations++;
+      this.#stopWatch(`${action} started`);
     }
+    const run = (async () => {
+      try {
+        return await fn();
+      } finally {
+        await lock.release();
+      }
+    })();
+    this.#running = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   /**
@@ -455,12 +469,24 @@ export class Bgproxy extends EventEmitter {
   async #autoRollback(tripped: WatchStatus, switchedAt: number): Promise<void> {
     const { color, was } = tripped;
     const reason = tripped.reason ?? 'the watch tripped';
+    const operations = this.#operations;
+    // Timed to when traffic is back and the bad color drained, before the bookkeeping.
+    let drainedAt = 0;
+    const onDrained = (): void => {
+      drainedAt ||= performance.now();
+    };
+    this.once('drained', onDrained);
+    const sinceCutover = (): number => Math.round((drainedAt || performance.now()) - switchedAt);
     try {
-      await this.locked('auto-rollback', () =>
+      // A fast trip can come while the cutover that started the watch still holds the lock
+      // (afterCutover, history): wait for it rather than be refused.
+      await this.#running;
+      const back = await this.locked('auto-rollback', () =>
         this.#release(
           'auto-rollback',
           () => {
-            // Something else moved the roles since the watch started: leave them alone.
+            // Someone acted since the watch tripped: what to roll back to is theirs to say.
+            if (this.#operations !== operations) throw new BgError('BG_STATE', 'another operation ran since the watch tripped');
             if (this.#roles.live !== color) throw new BgError('BG_STATE', `${color} is no longer live; nothing to roll back`);
             return was;
           },
@@ -471,11 +497,14 @@ export class Bgproxy extends EventEmitter {
       );
       // Keep the release that failed the watch from going live again by accident.
       this.markFailed(color, `rolled back automatically: ${reason}`);
-      this.#watchRollback = { ok: true, live: was, msSinceCutover: Math.round(performance.now() - switchedAt) };
+      this.#watchRollback = { ok: true, live: was, msSinceCutover: sinceCutover(), switchMs: back.totalMs, drainMs: back.drainMs };
       this.log.warn({ event: 'auto-rollback', color: was, from: color, reason, ...this.#watchRollback }, `rolled back to ${was} because ${reason}`);
     } catch (err) {
-      this.#watchRollback = { ok: false, live: this.#roles.live, msSinceCutover: Math.round(performance.now() - switchedAt), error: (err as Error).message };
-      this.log.error({ event: 'auto-rollback-failed', color, reason, err: (err as Error).message }, `automatic rollback from ${color} failed: ${(err as Error).message}`);
+      const error = (err as Error).message;
+      this.#watchRollback = { ok: false, live: this.#roles.live, msSinceCutover: sinceCutover(), error };
+      this.log.error({ event: 'auto-rollback-failed', color, reason, err: error }, `automatic rollback from ${color} failed: ${error}`);
+    } finally {
+      this.off('drained', onDrained);
     }
     this.emit('auto-rollback', this.#watchReport());
   }
