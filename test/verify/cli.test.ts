@@ -37,10 +37,21 @@ t.test('verify --cutover against a real serve: exit 0, no failure, both colors',
   }
   const s = await serve(t, root, ['--no-access-log']);
   t.ok(s.port > 0);
+  let pids: number[] = [];
   await waitFor(async () => {
     const st = (await controlRequest(root, 'status')) as Status;
+    pids = [st.colors.blue.pid, st.colors.green.pid].filter((p): p is number => p !== null);
     return st.colors.blue.healthy && st.colors.green.healthy;
   }, 20_000, 'both apps healthy');
+  // The helper's teardown SIGKILLs serve, which would leave the apps (own process groups) behind.
+  t.teardown(async () => {
+    await s.stop('SIGTERM');
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  });
   const chart = path.join(tempDir(t), 'verify.svg');
   const r = await cli(['verify', '--root', root, '--duration', '3', '--connections', '8', '--cutover', '--chart', chart], {
     env: NO_LOADERS,
