@@ -1,0 +1,70 @@
+// The shapes the operations return and status reports: shared by Bgproxy, serve, the
+// CLI and embedding hosts.
+import type { Color, Config } from './config.js';
+import type { DeployProgress } from './deploy/deploy.js';
+import type { ReleaseReport } from './release/report.js';
+import type { WatchStatus } from './release/watch.js';
+
+export interface CutoverOptions {
+  /** Skip the health check of the color that becomes live. */
+  force?: boolean;
+  /**
+   * Cutover only: watch the new live color this long and roll back automatically when it
+   * does worse than before; default config watch.watchMs, 0 turns it off.
+   */
+  watchMs?: number;
+}
+
+/** Steps: beforeCutover, warmup, switch (persist, switch, drain), afterCutover; hook output as lines. */
+export type CutoverProgress = DeployProgress;
+
+/** The watch as status shows it, with the auto-rollback it caused, if any. */
+export interface WatchReport extends WatchStatus {
+  /** msSinceCutover: from the watch's start (the switch) until the rollback's drain ended; switchMs: the rollback alone. */
+  rollback?: { ok: boolean; live: Color; msSinceCutover: number; switchMs?: number; drainMs?: number; error?: string };
+}
+
+export interface CutoverResult {
+  live: Color;
+  was: Color;
+  /** Requests that were in flight on the old live color when it stopped being live. */
+  inflightAtSwitch: number;
+  /** Of those, how many were still running when drainTimeoutMs passed. */
+  cutOff: number;
+  drainMs: number;
+  totalMs: number;
+  /** nginx mode: how long each nginx step took (old workers: time until they exited). */
+  nginx?: { switchedMs: number; testMs: number; reloadMs: number; verifyMs: number; oldWorkersMs: number | null };
+  /** Hooks and warm-up of this cutover (a rollback runs afterCutover only). */
+  hooks?: ReleaseReport['hooks'];
+  warmup?: ReleaseReport['warmup'];
+  /** Present when a post-cutover watch started; it goes on in the background. */
+  watch?: WatchStatus;
+}
+
+export interface ColorStatus {
+  port: number;
+  commit: string | null;
+  pid: number | null;
+  state: string;
+  healthy: boolean;
+  inflight: number;
+  served: number;
+  websockets: number;
+  reason?: string | null;
+  [key: string]: unknown;
+}
+
+export interface Status {
+  live: Color;
+  next: Color;
+  mode: Config['mode'];
+  listen: string | null;
+  root: string;
+  pid: number;
+  colors: Record<Color, ColorStatus>;
+  /** The last cutover/rollback this server ran: its hooks and warm-up, or why it failed. */
+  lastRelease: ReleaseReport | null;
+  /** The current or last post-cutover watch. */
+  watch: WatchReport | null;
+}
