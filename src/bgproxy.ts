@@ -209,6 +209,7 @@ export class Bgproxy extends EventEmitter {
       config: this.config,
       log: this.log,
       nextColor: () => this.#roles.next,
+      listenPort: () => (this.listenAddress ? Number(this.listenAddress.slice(this.listenAddress.lastIndexOf(':') + 1)) : null),
       markFailed: (color, reason) => this.markFailed(color, reason),
       isHealthy: (color) => this.#colors.isHealthy(color),
       restartForRelease: async (color) => {

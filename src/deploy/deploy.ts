@@ -51,6 +51,8 @@ export interface DeployHost {
   readonly config: Readonly<Config>;
   readonly log: Logger;
   nextColor(): Color;
+  /** The port the proxy is bound to, when it listens. */
+  listenPort(): number | null;
   /** Restarts `color` (drained) on its new release and resolves once it is healthy. */
   restartForRelease(color: Color): Promise<void>;
   /** Whether `color` runs and answers its health check now. */
@@ -58,10 +60,12 @@ export interface DeployHost {
   markFailed(color: Color, reason: string | null): void;
 }
 
-function previewUrl(config: Config): string | null {
+/** `listenPort`: the port actually bound (listen may say 0). */
+function previewUrl(config: Config, listenPort: number | null): string | null {
   const host = config.hosts.next[0];
-  if (config.mode === 'nginx' || config.listen.port === 80) return host ? `http://${host}/` : null;
-  return host ? `http://${host}:${config.listen.port}/` : `http://${formatListen(config.listen)}/ (Host: next)`;
+  const port = listenPort ?? config.listen.port;
+  if (config.mode === 'nginx' || port === 80) return host ? `http://${host}/` : null;
+  return host ? `http://${host}:${port}/` : `http://${formatListen({ host: config.listen.host, port })}/ (Host: next)`;
 }
 
 export async function deploy(
@@ -135,7 +139,7 @@ export async function deploy(
     host.markFailed(color, null);
     const totalMs = Math.round(performance.now() - t0);
     await appendHistory(config.root, { action: 'deploy', color, commit: r.commit, result: 'ok', durationMs: totalMs, subject: r.subject, source });
-    const preview = previewUrl(config);
+    const preview = previewUrl(config, host.listenPort());
     const message = `${color} now runs ${r.shortCommit} "${r.subject}"${preview ? ` - preview: ${preview}` : ''} - go live: bgproxy cutover`;
     host.log.info({ event: 'deployed', color, commit: r.commit, ms: totalMs }, message);
     return { color, commit: r.commit, shortCommit: r.shortCommit, subject: r.subject, noop: false, steps, totalMs, preview, message };
@@ -192,7 +196,7 @@ async function finishNoop(
     noop: true,
     steps,
     totalMs,
-    preview: previewUrl(host.config),
+    preview: previewUrl(host.config, host.listenPort()),
     message,
   };
 }

@@ -54,6 +54,8 @@ interface Ctx {
 }
 
 const CTX = Symbol('bgproxy.ctx');
+/** How long a websocket the client half-closed may wait for the app to close its side. */
+const WS_HALF_OPEN_MS = 2000;
 /** Set on a client socket whose upgrade request timed out upstream (504, not 502). */
 const WS_TIMED_OUT = Symbol('bgproxy.wsTimedOut');
 type Req = IncomingMessage & { [CTX]?: Ctx };
@@ -97,7 +99,13 @@ export class Forwarder {
       const clear = (): void => {
         proxyReq.setTimeout(0);
       };
-      proxyReq.once('upgrade', clear);
+      proxyReq.once('upgrade', (_res: IncomingMessage, proxySocket: Socket) => {
+        clear();
+        // http-proxy pipes the two sockets but only ends one when the other *ends*: a side
+        // that is destroyed or vanishes would leave its partner open. Close them together.
+        socket.once('close', () => proxySocket.destroy());
+        proxySocket.once('close', () => socket.destroy());
+      });
       proxyReq.once('response', clear);
     });
     this.#proxy = proxy;
@@ -264,6 +272,9 @@ export class Forwarder {
 
   /** Proxies a websocket (or other) upgrade. Errors end the client socket, never the process. */
   ws(req: IncomingMessage, socket: Socket, head: Buffer, target: Target): void {
+    // A client that half-closes (FIN) is done; if the app never closes its side, the
+    // connection would stay half-open and hold drains and shutdown until their timeouts.
+    socket.once('end', () => setTimeout(() => socket.destroy(), WS_HALF_OPEN_MS).unref());
     this.#proxy.ws(req, socket, head, { target: { host: '127.0.0.1', port: target.port } }, (err: Error) => {
       this.#opts.logger.debug({ err: err.message, color: target.color }, 'websocket upstream error');
       if (socket.destroyed) return;

@@ -69,11 +69,14 @@ export async function serve(t: T, root: string, extra: string[] = []): Promise<S
     const r = await child;
     return r.exitCode;
   };
+  // SIGTERM first: serve stops its apps (their own process groups) only when it shuts
+  // down; a SIGKILL here would leave them running.
   t.teardown(async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGKILL');
-      await child;
-    }
+    if (child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await child;
+    clearTimeout(timer);
   });
   const listening = await waitFor((l) => l.event === 'listening');
   const port = listening.listen ? Number(String(listening.listen).split(':').pop()) : 0;

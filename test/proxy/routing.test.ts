@@ -167,3 +167,28 @@ t.test('raw request with two Host headers is refused', async (t) => {
   t.match(reply, /^HTTP\/1\.1 400/);
   t.equal(blue.seen.length + green.seen.length, 0);
 });
+
+t.test('a websocket the client half-closes is closed even if the app never closes its side', async (t) => {
+  const blue = await startBackend(t, colorHandler('blue'));
+  // An app that answers the upgrade and then ignores the client's FIN.
+  let appEnded = false;
+  blue.server.on('upgrade', (_req, socket: net.Socket) => {
+    socket.once('end', () => (appEnded = true));
+    t.teardown(() => socket.destroy());
+    socket.on('error', () => {});
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+  });
+  const green = await startBackend(t, colorHandler('green'));
+  const p = await startProxy(t, { blue, green });
+  const client = net.connect(p.port, '127.0.0.1');
+  t.teardown(() => client.destroy());
+  client.write('GET /ws HTTP/1.1\r\nHost: live.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+  await new Promise<void>((resolve) => client.once('data', () => resolve()));
+  t.equal(p.bg.target('blue').websockets, 1);
+  client.end();
+  const until = Date.now() + 8000;
+  while (p.bg.target('blue').websockets > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  t.equal(p.bg.target('blue').websockets, 0, 'not left half-open');
+  while (!appEnded && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  t.ok(appEnded, "the proxy's connection to the app is closed too");
+});

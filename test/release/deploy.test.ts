@@ -15,7 +15,7 @@ t.test('deploy into next, status shows the commit, cutover makes it live', async
   t.equal(r.color, 'green');
   t.equal(r.commit, v1);
   t.same(steps, ['fetch', 'resolve', 'checkout', 'install', 'record', 'restart']);
-  t.match(r.message, new RegExp(`^green now runs ${v1.slice(0, 7)} "Release v1" - preview: http://next\\.live\\.test:\\d+/ - go live: bgproxy cutover$`));
+  t.match(r.message, new RegExp(`^green now runs ${v1.slice(0, 7)} "Release v1" - preview: http://next\\.live\\.test:${p.port}/ - go live: bgproxy cutover$`));
   const s = await p.bg.status();
   t.equal(s.colors.green.commit, v1);
   t.equal(s.colors.green.subject, 'Release v1');
