@@ -90,6 +90,7 @@ export class Bgproxy extends EventEmitter {
       trustProxy: this.config.trustProxy,
       logger: this.log,
       accessLog: opts.accessLog ?? true,
+      limits: this.config.limits,
     });
   }
 

@@ -65,6 +65,15 @@ export interface TimeoutsConfig {
   keepAliveMs: number;
 }
 
+export interface LimitsConfig {
+  /** Most header fields a request may carry; more gets 431 (Apache's LimitRequestFields). */
+  maxHeaders: number;
+  /** Largest request head (request line + headers) in bytes; larger gets 431. */
+  maxHeaderBytes: number;
+  /** Longest request target; longer gets 414 (nginx's 8 kB request-line buffer). */
+  maxUrlBytes: number;
+}
+
 export interface WatchConfig {
   /** 0 = off; otherwise how long after a cutover the new live color is watched. */
   watchMs: number;
@@ -95,6 +104,7 @@ export interface Config {
   upstreamTimeoutMs: number;
   trustProxy: string[];
   timeouts: TimeoutsConfig;
+  limits: LimitsConfig;
   watch: WatchConfig;
   mode: 'proxy' | 'nginx';
   nginx: NginxConfig;
@@ -280,6 +290,7 @@ const TOP_KEYS = [
   'upstreamTimeoutMs',
   'trustProxy',
   'timeouts',
+  'limits',
   'watch',
   'mode',
   'nginx',
@@ -315,6 +326,13 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
   if (mode === 'nginx' && live.length === 0) fail('hosts.live', 'nginx mode needs at least one live host for its server block');
   const t = obj(o.timeouts ?? {}, 'timeouts', ['headersMs', 'requestMs', 'keepAliveMs']);
   const w = obj(o.watch ?? {}, 'watch', ['watchMs', 'maxErrorRate', 'minRequests']);
+  const l = obj(o.limits ?? {}, 'limits', ['maxHeaders', 'maxHeaderBytes', 'maxUrlBytes']);
+  const limits: LimitsConfig = {
+    maxHeaders: opt(l, 'maxHeaders', 'limits', (x, k) => int(x, k, 10, 1000), 100),
+    maxHeaderBytes: opt(l, 'maxHeaderBytes', 'limits', (x, k) => int(x, k, 1024, 1024 * 1024), 16 * 1024),
+    maxUrlBytes: opt(l, 'maxUrlBytes', 'limits', (x, k) => int(x, k, 256, 1024 * 1024), 8192),
+  };
+  if (limits.maxUrlBytes >= limits.maxHeaderBytes) fail('limits.maxUrlBytes', 'must be below limits.maxHeaderBytes (the URL is part of the head)');
   const n = obj(o.nginx ?? {}, 'nginx', ['testCommand', 'reloadCommand', 'verifyUrl', 'pidFile']);
   const trustProxy = opt(o, 'trustProxy', '', strList, []);
   trustProxy.forEach((a, i) => {
@@ -339,6 +357,7 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
       requestMs: opt(t, 'requestMs', 'timeouts', (x, k) => int(x, k, 0, 24 * 3_600_000), 300_000),
       keepAliveMs: opt(t, 'keepAliveMs', 'timeouts', (x, k) => int(x, k, 100, 3_600_000), 75_000),
     },
+    limits,
     watch: {
       watchMs: opt(w, 'watchMs', 'watch', (x, k) => int(x, k, 0, 24 * 3_600_000), 0),
       maxErrorRate: opt(w, 'maxErrorRate', 'watch', (x, k) => num(x, k, 0, 1), 0.05),

@@ -102,7 +102,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
   await control.listen();
   let server: http.Server | null = null;
   if (config.mode === 'proxy') {
-    server = createProxyHttpServer({ request: bg.handleRequest, upgrade: bg.handleUpgrade }, config.timeouts);
+    server = createProxyHttpServer({ request: bg.handleRequest, upgrade: bg.handleUpgrade }, config.timeouts, config.limits);
     try {
       const addr = await listen(server, config.listen.host, config.listen.port);
       bg.listenAddress = formatListen({ host: addr.address, port: addr.port });

@@ -3,7 +3,7 @@
 // answers to requests Node's parser refuses.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Role, TimeoutsConfig } from '../config.js';
+import type { Role, LimitsConfig, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Forwarder } from './forward.js';
 import { prepareRequestHeaders } from './headers.js';
@@ -11,14 +11,8 @@ import { normalizeHost } from './host.js';
 import type { Router } from './router.js';
 import type { Target } from './target.js';
 
-/**
- * Most header fields a request may carry (Apache's LimitRequestFields). Node keeps the
- * first maxHeadersCount and silently drops the rest, so the server keeps one more than
- * this and a request that fills it is answered 431 instead of forwarded mutilated.
- */
-export const MAX_HEADERS = 100;
-/** Longest request target; longer gets 414 (nginx's 8 kB request-line buffer). */
-export const MAX_URL = 8192;
+/** The defaults of config.limits. */
+export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192 };
 
 export interface RouteTable {
   /** The target that `role` points at right now. */
@@ -33,6 +27,7 @@ export interface HandlerOptions {
   logger: Logger;
   /** Log one line per request (pino, asynchronous). */
   accessLog: boolean;
+  limits?: LimitsConfig;
 }
 
 function plain(res: ServerResponse, status: number, body: string, close = false): void {
@@ -103,14 +98,15 @@ export interface Handlers {
 }
 
 export function createHandlers(opts: HandlerOptions): Handlers {
+  const { maxHeaders, maxUrlBytes: maxUrl } = opts.limits ?? DEFAULT_LIMITS;
   const { router, table, forwarder, logger } = opts;
   const trusted = new Set(opts.trustProxy.flatMap((a) => [a, `::ffff:${a}`]));
   const access = logger.child({ component: 'access' });
 
   function request(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
-    if (req.rawHeaders.length > 2 * MAX_HEADERS) return plain(res, 431, 'bgproxy: too many header fields\n', true);
-    if ((req.url ?? '').length > MAX_URL) return plain(res, 414, 'bgproxy: request target too long\n', true);
+    if (req.rawHeaders.length > 2 * maxHeaders) return plain(res, 431, 'bgproxy: too many header fields\n', true);
+    if ((req.url ?? '').length > maxUrl) return plain(res, 414, 'bgproxy: request target too long\n', true);
     const framing = framingError(req);
     if (framing !== null) return plain(res, 400, `bgproxy: ${framing}\n`, true);
     const host = routeHost(req);
@@ -144,8 +140,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     const reject = (status: string): void => {
       socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     };
-    if (req.rawHeaders.length > 2 * MAX_HEADERS) return reject('431 Request Header Fields Too Large');
-    if ((req.url ?? '').length > MAX_URL) return reject('414 URI Too Long');
+    if (req.rawHeaders.length > 2 * maxHeaders) return reject('431 Request Header Fields Too Large');
+    if ((req.url ?? '').length > maxUrl) return reject('414 URI Too Long');
     if (framingError(req) !== null) return reject('400 Bad Request');
     const host = routeHost(req);
     if (host === null) return reject('400 Bad Request');
@@ -178,7 +174,7 @@ export function checkIntervalMs(timeouts: TimeoutsConfig): number {
   return Math.max(25, Math.min(1000, Math.floor(shortest / 4)));
 }
 
-export function createProxyHttpServer(handlers: Handlers, timeouts: TimeoutsConfig): http.Server {
+export function createProxyHttpServer(handlers: Handlers, timeouts: TimeoutsConfig, limits: LimitsConfig = DEFAULT_LIMITS): http.Server {
   const server = http.createServer(
     {
       requestTimeout: timeouts.requestMs,
@@ -188,10 +184,13 @@ export function createProxyHttpServer(handlers: Handlers, timeouts: TimeoutsConf
       keepAliveTimeout: timeouts.keepAliveMs,
       requireHostHeader: true,
       insecureHTTPParser: false,
+      maxHeaderSize: limits.maxHeaderBytes,
     },
     handlers.request,
   );
-  server.maxHeadersCount = MAX_HEADERS + 1;
+  // Node keeps the first maxHeadersCount fields and silently drops the rest: keep one more
+  // than the limit, so a request that fills it is answered 431 instead of forwarded mutilated.
+  server.maxHeadersCount = limits.maxHeaders + 1;
   server.on('upgrade', handlers.upgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.destroyed) return;

@@ -1,6 +1,7 @@
 // Limits: oversized header blocks, too many headers, huge URLs. Refused before any
 // upstream contact, with memory flat over many repeats.
 import t from 'tap';
+import { colorHandler, startBackend } from '../helpers/backend.js';
 import { startProxy } from '../helpers/proxy.js';
 import { heapMb } from '../helpers/measure.js';
 import { rawExchange, startCountingUpstream, statusOf } from '../helpers/raw.js';
@@ -57,4 +58,16 @@ t.test('memory stays flat over 1,000 oversized requests', async (t) => {
   t.ok(after - before < 10, `heap grew by less than 10 MB (${before} -> ${after})`);
   t.equal(blue.requests.length + blue.parseErrors, 0, 'no upstream contact');
   t.equal((await request(p.port, 'live.test')).body, 'ok', 'the proxy still serves a normal request');
+});
+
+t.test('config.limits are honoured: a lower header count and URL length', async (t) => {
+  const blue = await startBackend(t, colorHandler('blue'));
+  const green = await startBackend(t, colorHandler('green'));
+  const p = await startProxy(t, { blue, green, settings: { limits: { maxHeaders: 20, maxUrlBytes: 1000 } } });
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < 25; i++) headers[`x-h${i}`] = 'v';
+  t.equal((await request(p.port, 'live.test', { headers })).status, 431);
+  t.equal((await request(p.port, 'live.test', { path: `/${'a'.repeat(1200)}` })).status, 414);
+  t.equal((await request(p.port, 'live.test', { path: `/${'a'.repeat(900)}` })).status, 200);
+  t.equal(blue.seen.length, 1, 'only the request within the limits reached the app');
 });
