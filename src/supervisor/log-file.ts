@@ -154,7 +154,9 @@ export function followLog(file: string, onData: (text: string) => void, options:
       if (st.size < offset) offset = 0;
       return;
     }
-    // Rotated (or first open): everything of the old file was read above; switch.
+    // Rotated (or first open). Lines may have been appended to the old file between the
+    // drain above and the rename: the open descriptor still reads them, so drain again.
+    await drain();
     await fh?.close();
     fh = await open(file, 'r');
     const fresh = await fh.stat();
