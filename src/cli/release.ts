@@ -77,11 +77,32 @@ export function parseDuration(v: string, flag: string): number {
   return ms;
 }
 
-function progressPrinter(): (p: DeployProgress) => void {
+/**
+ * Each step with its duration: on a terminal a "step ..." line that the result replaces,
+ * otherwise (logs, CI, ssh without -t) one plain line per finished step.
+ */
+function progressPrinter(out: NodeJS.WriteStream = process.stdout): (p: DeployProgress) => void {
+  let open: string | null = null;
+  const closeOpen = (): void => {
+    if (open !== null) out.write('\n');
+    open = null;
+  };
   return (p) => {
-    if (p.phase === 'line') process.stdout.write(`    ${p.line}\n`);
-    else if (p.phase === 'start') process.stdout.write(`  ${p.step} ...\n`);
-    else process.stdout.write(`  ${p.step} done (${p.ms} ms)\n`);
+    if (p.phase === 'line') {
+      closeOpen();
+      out.write(`    ${p.line}\n`);
+    } else if (p.phase === 'start') {
+      if (out.isTTY) {
+        closeOpen();
+        open = p.step;
+        out.write(`  ${p.step} ...`);
+      }
+    } else {
+      if (open === p.step) out.write('\r\x1b[K');
+      else closeOpen();
+      open = null;
+      out.write(`  ${p.step.padEnd(14)} ${p.ms} ms\n`);
+    }
   };
 }
 
