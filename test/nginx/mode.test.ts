@@ -3,7 +3,7 @@
 // cutover and deploy still work, as in the recipe.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { initRoot } from '../../src/layout/init.js';
 import { writeInclude } from '../../src/nginx/conf.js';
@@ -13,6 +13,27 @@ import { cli, serve } from '../helpers/cli.js';
 import { request, startBackend, startNginx } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/root.js';
+
+/** A real nginx in front of ROOT (nginx mode, hosts shop.test / next.shop.test), both includes written. */
+function startNginxRoot(t: Test, dir: string, root: string, ports: { blue: number; green: number }, extra: Record<string, unknown>) {
+  return startNginx(t, path.join(dir, 'nginx'), (s) => {
+    initRoot({
+      root,
+      settings: {
+        listen: `127.0.0.1:${s.port}`,
+        mode: 'nginx',
+        hosts: { live: ['shop.test'], next: ['next.shop.test'] },
+        colors: { blue: { port: ports.blue }, green: { port: ports.green } },
+        nginx: { testCommand: s.testCommand, reloadCommand: s.reloadCommand, pidFile: s.pidFile },
+        ...extra,
+      },
+    });
+    const config = loadConfig(root);
+    writeInclude(config, 'blue');
+    writeInclude(config, 'green');
+    return config;
+  });
+}
 
 async function through(port: number, host: string): Promise<string> {
   const r = await request({ port, host, path: '/' });
@@ -26,36 +47,22 @@ t.test('serve in nginx mode: deploy two releases, cutover switches nginx', async
   const app = readFileSync(FIXTURE_APP, 'utf8');
   repo.commit('v1', { 'app.js': app, VERSION: 'v1\n' });
   const [bluePort, greenPort] = [await freePort(), await freePort()];
-  const { nginx } = await startNginx(t, path.join(dir, 'nginx'), (s) => {
-    initRoot({
-      root,
-      settings: {
-        listen: `127.0.0.1:${s.port}`,
-        mode: 'nginx',
-        hosts: { live: ['shop.test'], next: ['next.shop.test'] },
-        colors: { blue: { port: bluePort }, green: { port: greenPort } },
-        app: {
-          repo: repo.dir,
-          start: 'APP_VERSION=$(cat VERSION) exec node app.js',
-          env: { NODE_OPTIONS: '' },
-          health: { path: '/health', intervalMs: 200 },
-          startTimeoutMs: 8000,
-        },
-        drainTimeoutMs: 5000,
-        nginx: { testCommand: s.testCommand, reloadCommand: s.reloadCommand, pidFile: s.pidFile },
-      },
-    });
-    const config = loadConfig(root);
-    writeInclude(config, 'blue');
-    writeInclude(config, 'green');
-    return config;
+  const { nginx } = await startNginxRoot(t, dir, root, { blue: bluePort, green: greenPort }, {
+    app: {
+      repo: repo.dir,
+      start: 'APP_VERSION=$(cat VERSION) exec node app.js',
+      env: { NODE_OPTIONS: '' },
+      health: { path: '/health', intervalMs: 200 },
+      startTimeoutMs: 8000,
+    },
+    drainTimeoutMs: 5000,
   });
   const s = await serve(t, root);
   t.equal(s.port, 0, 'no HTTP listener in nginx mode');
   const d1 = await cli(['deploy', '--root', root]);
   t.equal(d1.code, 0, d1.stderr);
   t.match(d1.stdout, /green now runs [0-9a-f]{7} "v1" - preview: http:\/\/next\.shop\.test\/ - go live: bgproxy cutover/);
-  t.match(d1.stdout, /^  install +\d+ ms$/m, "each step is printed with its duration");
+  t.match(d1.stdout, /^ {2}install +\d+ ms$/m, "each step is printed with its duration");
   t.equal(await through(nginx.port, 'next.shop.test'), 'green v1', 'the preview host serves the release through nginx');
   const c1 = await cli(['cutover', '--root', root]);
   t.equal(c1.code, 0, c1.stderr);
@@ -83,23 +90,7 @@ t.test('without serve: cutover and rollback run in the CLI; bad nginx config is 
   mkdirSync(root);
   const blue = await startBackend(t, 'blue');
   const green = await startBackend(t, 'green');
-  const { nginx } = await startNginx(t, path.join(dir, 'nginx'), (s) => {
-    initRoot({
-      root,
-      settings: {
-        listen: `127.0.0.1:${s.port}`,
-        mode: 'nginx',
-        hosts: { live: ['shop.test'], next: ['next.shop.test'] },
-        colors: { blue: { port: blue.port }, green: { port: green.port } },
-        drainTimeoutMs: 3000,
-        nginx: { testCommand: s.testCommand, reloadCommand: s.reloadCommand, pidFile: s.pidFile },
-      },
-    });
-    const config = loadConfig(root);
-    writeInclude(config, 'blue');
-    writeInclude(config, 'green');
-    return config;
-  });
+  const { nginx } = await startNginxRoot(t, dir, root, { blue: blue.port, green: green.port }, { drainTimeoutMs: 3000 });
   t.equal(await through(nginx.port, 'shop.test'), 'blue');
   const c = await cli(['cutover', '--root', root]);
   t.equal(c.code, 0, c.stderr);
