@@ -38,6 +38,8 @@ export class Colors {
           onAppState(color, state);
         })
       : null;
+    // A supervised color with no release has no app that could come back: answer at once.
+    if (this.supervisor) for (const c of COLORS) this.#targets[c].holdable = hasRelease(config.root, c);
   }
 
   target(color: Color): Target {

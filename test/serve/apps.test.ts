@@ -75,3 +75,11 @@ t.test('stopping the live color needs force; a stopped color answers 502 at once
   await p.bg.startColor('green');
   t.match(await get(p.port, 'next.live.test'), /^green\b/);
 });
+
+t.test('a supervised color without a release answers 502 at once, not after holdMs', async (t) => {
+  const p = await startWithApps(t, { colors: ['blue'] });
+  const t0 = Date.now();
+  const r = await request(p.port, 'next.live.test');
+  t.equal(r.status, 502);
+  t.ok(Date.now() - t0 < 2000, `answered in ${Date.now() - t0} ms (holdMs is 5000)`);
+});
