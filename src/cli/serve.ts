@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { loadConfig, parseListen, resolveRoot } from '../config.js';
@@ -21,6 +22,14 @@ export function registerServe(program: Command): void {
       let config = loadConfig(root);
       if (f.listen !== undefined) config = Object.freeze({ ...config, listen: parseListen(f.listen, '--listen') });
       const logger = createLogger({ level: f.logLevel as LevelWithSilent });
+      // A bug that escapes every handler: say so where systemd's journal sees it (the JSON
+      // log is asynchronous), then exit so the service manager restarts serve. The apps keep
+      // running in their own process groups; the next serve stops them before starting its own.
+      process.on('uncaughtException', (err) => {
+        logger.fatal({ event: 'crash', err }, 'uncaught exception: exiting');
+        writeSync(2, `bgproxy serve: uncaught exception: ${err.stack ?? err}\n`);
+        process.exit(70);
+      });
       const running = await startServer({ config, logger, accessLog: f.accessLog });
       await new Promise<void>((resolve) => {
         const onSignal = (sig: string): void => {
