@@ -15,6 +15,7 @@ import { Router } from './proxy/router.js';
 import type { Target } from './proxy/target.js';
 import { type DeployHost, type DeployOptions, type DeployProgress, type DeployResult, deploy } from './deploy/deploy.js';
 import { acquireLock } from './deploy/lock.js';
+import { readHistory } from './deploy/history.js';
 import { readRelease } from './deploy/release.js';
 import { runHook } from './release/hooks.js';
 import { beforeSwitch, recorded, releaseProgress } from './release/steps.js';
@@ -46,7 +47,7 @@ export class Bgproxy extends EventEmitter {
   readonly #forwarder: Forwarder;
   readonly #handlers: Handlers;
   /** The live color before the last cutover, for rollback. */
-  #previousLive: Color | null = null;
+  #previous: { color: Color; commit: string | null } | null = null;
   listenAddress: string | null = null;
   readonly #colors: Colors;
   /** The last cutover/rollback's report, for status. */
@@ -186,10 +187,37 @@ export class Bgproxy extends EventEmitter {
     return this.locked('rollback', () => this.#release('rollback', () => this.#rollbackTarget(), opts, onProgress));
   }
 
-  #rollbackTarget(): Color {
-    const back = this.#previousLive ?? this.#roles.next;
+  /**
+   * The color that was live before the last switch, if it still holds the release it
+   * served then: a deploy into it since would make a "rollback" put untested code live.
+   */
+  async #rollbackTarget(): Promise<Color> {
+    const prev = this.#previous ?? (await this.#previousFromHistory());
+    const back = prev?.color ?? this.#roles.next;
     if (back === this.#roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
+    if (prev?.commit) {
+      const now = (await readRelease(this.config.root, back).catch(() => null))?.commit ?? null;
+      if (now !== prev.commit) {
+        const was = prev.commit.slice(0, 7);
+        throw new BgError(
+          'BG_STATE',
+          `the previous release ${was} is no longer on ${back} (it now holds ${now ? now.slice(0, 7) : 'nothing'}, deployed since); make that live with bgproxy cutover, or deploy ${was} again`,
+        );
+      }
+    }
     return back;
+  }
+
+  /** After a restart of serve: the last successful switch in ROOT/history.jsonl, if it led to the current roles. */
+  async #previousFromHistory(): Promise<{ color: Color; commit: string | null } | null> {
+    const entries = await readHistory(this.config.root, 200).catch(() => []);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i]!;
+      if (e.result !== 'ok' || !['cutover', 'rollback', 'auto-rollback'].includes(e.action)) continue;
+      if (e.color !== this.#roles.live || (e.was !== 'blue' && e.was !== 'green')) return null;
+      return { color: e.was, commit: typeof e.wasCommit === 'string' ? e.wasCommit : null };
+    }
+    return null;
   }
 
   /** Deploys a commit into the next color (see deploy/deploy.ts); with cutover, makes it live once healthy. */
@@ -231,7 +259,7 @@ export class Bgproxy extends EventEmitter {
    */
   async #release(
     action: ReleaseAction,
-    pick: () => Color,
+    pick: () => Color | Promise<Color>,
     opts: CutoverOptions,
     onProgress?: (p: CutoverProgress) => void,
     reason?: string,
@@ -244,7 +272,7 @@ export class Bgproxy extends EventEmitter {
       onProgress?.(p);
     });
     return recorded(this.config.root, this.log, report, () => this.#roles.next, async () => {
-      const color = pick();
+      const color = await pick();
       report.color = color;
       if (color === this.#roles.live) throw new BgError('BG_STATE', `${color} is already live`);
       if (!opts.force) await this.assertHealthy(color);
@@ -254,7 +282,9 @@ export class Bgproxy extends EventEmitter {
       if (action === 'cutover') await beforeSwitch(this.config, color, commit, report, progress);
       const baseline = this.#watch.baseline(color, this.#roles.live, opts);
       report.step = 'switch';
-      const r = await progress.step('switch', () => this.#switchTo(color, opts));
+      const wasCommit = (await readRelease(this.config.root, this.#roles.live).catch(() => null))?.commit ?? null;
+      const r = { ...(await progress.step('switch', () => this.#switchTo(color, opts))), wasCommit };
+      this.#previous = { color: r.was, commit: wasCommit };
       delete report.step;
 
       const after = await progress.step('afterCutover', () =>
@@ -285,7 +315,6 @@ export class Bgproxy extends EventEmitter {
     const oldLive = this.#colors.target(was);
     this.#roles = roles;
     const inflightAtSwitch = oldLive.inflightAs('live');
-    this.#previousLive = was;
     this.log.info({ event: 'cutover', live: color, was, inflight: inflightAtSwitch }, `live: ${color} (was ${was})`);
     const early: CutoverResult = { live: color, was, inflightAtSwitch, cutOff: 0, drainMs: 0, totalMs: 0 };
     this.emit('cutover', early);
@@ -333,7 +362,6 @@ export class Bgproxy extends EventEmitter {
   async #switchNginx(color: Color, was: Color, started: number, opts: CutoverOptions): Promise<CutoverResult> {
     const r = await nginxCutover(this.config, { force: opts.force === true, logger: this.log });
     this.#roles = Object.freeze({ live: r.live, next: r.was });
-    this.#previousLive = was;
     const result: CutoverResult = {
       live: color,
       was,

@@ -29,6 +29,8 @@ export interface CutoverResult {
   was: Color;
   /** Requests that were in flight on the old live color when it stopped being live. */
   inflightAtSwitch: number;
+  /** The commit the old live color ran (what a rollback brings back). */
+  wasCommit?: string | null;
   /** Of those, how many were still running when drainTimeoutMs passed. */
   cutOff: number;
   drainMs: number;

@@ -35,6 +35,7 @@ export class Supervisor {
   readonly #config: Readonly<Config>;
   readonly #log: Logger;
   readonly #apps = new Map<Color, AppProcess>();
+  readonly #queues = new Map<Color, Promise<void>>();
   readonly #onState: (color: Color, state: AppState) => void;
 
   constructor(config: Readonly<Config>, logger: Logger, onState: (color: Color, state: AppState) => void) {
@@ -77,7 +78,28 @@ export class Supervisor {
    * (Re)starts `color` with `id` and resolves when it is healthy. An existing process is
    * stopped first (the caller drains it before).
    */
-  async start(color: Color, id: ReleaseIdentity): Promise<void> {
+  start(color: Color, id: ReleaseIdentity): Promise<void> {
+    return this.#serial(color, () => this.#start(color, id));
+  }
+
+  /**
+   * Runs fn after whatever start/stop of `color` is under way: two starts at once would
+   * spawn two apps for one port, one of them untracked.
+   */
+  #serial<T>(color: Color, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#queues.get(color) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    this.#queues.set(
+      color,
+      run.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    return run;
+  }
+
+  async #start(color: Color, id: ReleaseIdentity): Promise<void> {
     const old = this.#apps.get(color);
     if (old) {
       await old.stop();
@@ -124,9 +146,10 @@ export class Supervisor {
     removePidFile(pidFile);
   }
 
-  async stop(color: Color): Promise<{ killed: boolean }> {
+  stop(color: Color): Promise<{ killed: boolean }> {
+    // Not queued behind a start: a stop must be able to end a start that never gets healthy.
     const app = this.#apps.get(color);
-    if (!app) return { killed: false };
+    if (!app) return Promise.resolve({ killed: false });
     return app.stop();
   }
 

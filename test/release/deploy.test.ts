@@ -1,7 +1,11 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { loadConfig } from '../../src/config.js';
 import { readHistory } from '../../src/deploy/history.js';
+import { silentLogger } from '../../src/log.js';
+import { startServer } from '../../src/serve.js';
+import { waitFor } from '../helpers/apps.js';
 import { get } from '../helpers/http.js';
 import { startReleaseSetup } from '../helpers/release.js';
 
@@ -114,4 +118,42 @@ t.test('a dirty working copy is refused without a commit unless allowed', async 
   writeFileSync(path.join(repo.dir, 'scratch.txt'), 'uncommitted');
   await t.rejects(p.bg.deploy(), { code: 'BG_DEPLOY', message: /uncommitted changes/ });
   t.equal((await p.bg.deploy({ allowDirty: true })).noop, false);
+});
+
+t.test('rollback brings back the previous release, and refuses when a deploy replaced it', async (t) => {
+  const { proxy: p, commit } = await startReleaseSetup(t);
+  const v1 = commit('v1');
+  await p.bg.deploy();
+  await p.bg.cutover(); // green v1 live
+  commit('v2');
+  await p.bg.deploy();
+  const c = await p.bg.cutover(); // blue v2 live, green v1 next
+  t.equal(c.wasCommit, v1, 'the cutover records what it replaced');
+  const r = await p.bg.rollback();
+  t.equal(r.live, 'green');
+  t.equal(await get(p.port, 'live.test'), 'green v1');
+  commit('v3');
+  await p.bg.deploy(); // v3 into blue: the release rollback would bring back (v2) is gone
+  await t.rejects(p.bg.rollback(), { code: 'BG_STATE', message: /previous release [0-9a-f]{7} is no longer on blue \(it now holds [0-9a-f]{7}, deployed since\)/ });
+  t.equal(await get(p.port, 'live.test'), 'green v1', 'nothing changed');
+  const h = (await readHistory(p.root)).filter((e) => e.action === 'rollback');
+  t.match(h.at(-1), { result: 'failed' });
+});
+
+t.test('after serve restarts, rollback finds the previous release in history', async (t) => {
+  const { proxy: p, commit } = await startReleaseSetup(t);
+  commit('v1');
+  await p.bg.deploy();
+  await p.bg.cutover(); // green v1
+  commit('v2');
+  await p.bg.deploy();
+  await p.bg.cutover(); // blue v2, previous: green v1
+  await p.stop();
+  const again = await startServer({ config: loadConfig(p.root), logger: silentLogger(), accessLog: false });
+  t.teardown(() => again.stop());
+  await waitFor(async () => (await again.bg.status()).colors.green.state === 'running', 15_000, 'green running again');
+  const r = await again.bg.rollback();
+  t.same([r.live, r.was], ['green', 'blue']);
+  const port = Number(again.listen!.split(':').pop());
+  t.equal(await get(port, 'live.test'), 'green v1');
 });

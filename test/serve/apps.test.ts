@@ -1,5 +1,5 @@
 // serve supervising both colors: start, status, drained restart, backoff, refusal.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { get, request } from '../helpers/http.js';
@@ -82,4 +82,20 @@ t.test('a supervised color without a release answers 502 at once, not after hold
   const r = await request(p.port, 'next.live.test');
   t.equal(r.status, 502);
   t.ok(Date.now() - t0 < 2000, `answered in ${Date.now() - t0} ms (holdMs is 5000)`);
+});
+
+t.test('two starts of one color at once leave exactly one app running', async (t) => {
+  const p = await startWithApps(t);
+  await waitFor(async () => (await p.bg.status()).colors.green.state === 'running');
+  await Promise.all([p.bg.startColor('green'), p.bg.startColor('green')]);
+  const port = `PORT=${p.bg.config.colors.green.port}\0`;
+  const apps = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'node\0app.js\0' && readFileSync(`/proc/${pid}/environ`, 'utf8').includes(port);
+    } catch {
+      return false;
+    }
+  });
+  t.equal(apps.length, 1, `one green app process (${apps.join(' ')})`);
+  t.equal(String((await p.bg.status()).colors.green.pid), apps[0], 'and it is the one bgproxy tracks');
 });
