@@ -40,7 +40,7 @@ t.test('a switch mid-run: zero failures, both releases, blue then green', async 
   const cut = result.marks[0]!;
   t.equal(cut.label, 'cutover');
   // Loose: on a loaded machine a request can take long to reach the front.
-  t.ok(Math.abs(s.transitions[1]!.t - cut.t) < 500, 'the switch shows near the mark');
+  t.ok(Math.abs(s.transitions[1]!.t - cut.t) < 1500, 'the switch shows near the mark');
   t.ok(
     result.samples.every((x) => Number.isFinite(x.ms) && x.ms >= 0 && x.t >= 0),
     'every sample has a latency',
@@ -87,7 +87,7 @@ t.test('a slow backend: timeouts; non-2xx counted; custom label', async (t) => {
   t.ok(s.failedByKind.non2xx > 0, 'non-2xx');
   t.equal(s.failed, s.requests);
   t.equal(result.samples.find((x) => x.status === 503)?.label, 'status 503');
-  t.ok(result.durationMs < 1200, 'ends within duration + one timeout');
+  t.ok(result.durationMs < 3000, 'ends soon after duration + one timeout, not hanging on the silent requests');
 });
 
 t.test('stop() and an aborted signal end the run early without failures', async (t) => {
@@ -97,8 +97,9 @@ t.test('stop() and an aborted signal end the run early without failures', async 
   await delay(200);
   load.stop();
   const r1 = await load.done;
-  t.ok(r1.durationMs < 1000);
-  t.ok(r1.loadMs >= 200 && r1.loadMs < 1000);
+  // Far below the 10 s duration: stop() ended it (bounds loose for a loaded 2-core box).
+  t.ok(r1.durationMs < 5000);
+  t.ok(r1.loadMs >= 200 && r1.loadMs < 5000);
   t.ok(r1.samples.length > 0);
   t.ok(r1.samples.every((s) => s.error === null));
 
@@ -107,7 +108,7 @@ t.test('stop() and an aborted signal end the run early without failures', async 
   const p = runLoad({ url, durationMs: 10_000, connections: 2, signal: ac.signal, onSample: (s) => seen.push(s.t) });
   setTimeout(() => ac.abort(), 150);
   const r2 = await p;
-  t.ok(r2.durationMs < 1000);
+  t.ok(r2.durationMs < 5000);
   t.equal(seen.length, r2.samples.length, 'onSample saw every sample');
 });
 
