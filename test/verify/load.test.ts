@@ -45,8 +45,8 @@ t.test('a switch mid-run: zero failures, both releases, blue then green', async 
     result.samples.every((x) => Number.isFinite(x.ms) && x.ms >= 0 && x.t >= 0),
     'every sample has a latency',
   );
-  t.ok(result.durationMs >= 1990 && result.durationMs < 4000);
-  t.ok(result.loadMs >= 1990 && result.loadMs <= result.durationMs);
+  t.ok(result.durationMs >= 1900 && result.durationMs < 8000, `ran about its 2 s (${result.durationMs} ms)`);
+  t.ok(result.loadMs >= 1900 && result.loadMs <= result.durationMs);
   t.match(result.ws, { ok: true, opened: true, lost: 0, closedAt: null, error: null });
   t.ok(result.ws!.sent >= 10, `${result.ws!.sent} websocket messages`);
 });
@@ -99,7 +99,7 @@ t.test('stop() and an aborted signal end the run early without failures', async 
   const r1 = await load.done;
   // Far below the 10 s duration: stop() ended it (bounds loose for a loaded 2-core box).
   t.ok(r1.durationMs < 5000);
-  t.ok(r1.loadMs >= 200 && r1.loadMs < 5000);
+  t.ok(r1.loadMs >= 150 && r1.loadMs < 5000, `load ran until stop() (${r1.loadMs} ms)`);
   t.ok(r1.samples.length > 0);
   t.ok(r1.samples.every((s) => s.error === null));
 
