@@ -172,9 +172,15 @@ async function verifyThroughNginx(config: Config, color: Color, checkApp: boolea
     await new Promise((r) => setTimeout(r, 50));
   }
   if (!checkApp) return;
-  const r = await get(target.app, target.host, config.app.health.timeoutMs);
-  if (r.status < 200 || r.status >= 400) {
-    throw new BgError('BG_NGINX', `through nginx, ${target.app.href} answered ${r.error ?? `HTTP ${r.status}`} after the switch to ${color}`);
+  // Retried until the deadline: one 502 from a worker that was still starting must not undo
+  // a good cutover; an app that really fails through nginx fails every time.
+  for (;;) {
+    const r = await get(target.app, target.host, Math.max(100, Math.min(config.app.health.timeoutMs, deadline - performance.now())));
+    if (r.status >= 200 && r.status < 400) return;
+    if (performance.now() >= deadline) {
+      throw new BgError('BG_NGINX', `through nginx, ${target.app.href} answered ${r.error ?? `HTTP ${r.status}`} after the switch to ${color}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
