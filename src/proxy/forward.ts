@@ -48,7 +48,6 @@ interface Ctx {
   chunks: Buffer[] | null;
   bytes: number;
   overflow: boolean;
-  replay: PassThrough | null;
   /** Already sent again after the app reset the connection under it. */
   resent: boolean;
 }
@@ -124,7 +123,6 @@ export class Forwarder {
       chunks: hasBody ? [] : null,
       bytes: 0,
       overflow: false,
-      replay: null,
       resent: false,
     };
     r[CTX] = ctx;

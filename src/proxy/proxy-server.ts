@@ -103,17 +103,28 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   const trusted = new Set(opts.trustProxy.flatMap((a) => [a, `::ffff:${a}`]));
   const access = logger.child({ component: 'access' });
 
+  /**
+   * The checks every request and upgrade passes, in one place: limits, framing, Host, route.
+   * Returns where it goes, or the refusal (status line and body) to answer with.
+   */
+  function admit(req: IncomingMessage): { host: string; route: Role; target: Target } | { status: number; text: string; reason: string } {
+    if (req.rawHeaders.length > 2 * maxHeaders) return { status: 431, text: 'Request Header Fields Too Large', reason: 'too many header fields' };
+    if ((req.url ?? '').length > maxUrl) return { status: 414, text: 'URI Too Long', reason: 'request target too long' };
+    const framing = framingError(req);
+    if (framing !== null) return { status: 400, text: 'Bad Request', reason: framing };
+    const host = routeHost(req);
+    if (host === null) return { status: 400, text: 'Bad Request', reason: 'bad or missing Host header' };
+    const route = router.route(host);
+    if (route === 'reject') return { status: 421, text: 'Misdirected Request', reason: 'unknown host' };
+    return { host, route, target: table.targetFor(route) };
+  }
+
   function request(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
-    if (req.rawHeaders.length > 2 * maxHeaders) return plain(res, 431, 'bgproxy: too many header fields\n', true);
-    if ((req.url ?? '').length > maxUrl) return plain(res, 414, 'bgproxy: request target too long\n', true);
-    const framing = framingError(req);
-    if (framing !== null) return plain(res, 400, `bgproxy: ${framing}\n`, true);
-    const host = routeHost(req);
-    if (host === null) return plain(res, 400, 'bgproxy: bad or missing Host header\n', true);
-    const route = router.route(host);
-    if (route === 'reject') return plain(res, 421, 'bgproxy: unknown host\n');
-    const target = table.targetFor(route);
+    const a = admit(req);
+    // 421 leaves the request well framed; other refusals close, so an unread body is never read as a request.
+    if ('status' in a) return plain(res, a.status, `bgproxy: ${a.reason}\n`, a.status !== 421);
+    const { host, route, target } = a;
     target.track(res, route);
     const remote = req.socket.remoteAddress ?? '';
     prepareRequestHeaders(req, { remoteAddress: remote, trusted: trusted.has(remote) }, false);
@@ -137,17 +148,12 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   function upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // Errors on this socket before http-proxy attaches its own must not crash the process.
     socket.on('error', () => socket.destroy());
-    const reject = (status: string): void => {
-      socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-    };
-    if (req.rawHeaders.length > 2 * maxHeaders) return reject('431 Request Header Fields Too Large');
-    if ((req.url ?? '').length > maxUrl) return reject('414 URI Too Long');
-    if (framingError(req) !== null) return reject('400 Bad Request');
-    const host = routeHost(req);
-    if (host === null) return reject('400 Bad Request');
-    const route = router.route(host);
-    if (route === 'reject') return reject('421 Misdirected Request');
-    const target = table.targetFor(route);
+    const a = admit(req);
+    if ('status' in a) {
+      socket.end(`HTTP/1.1 ${a.status} ${a.text}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      return;
+    }
+    const { host, target } = a;
     target.trackSocket(socket);
     const remote = socket.remoteAddress ?? '';
     prepareRequestHeaders(req, { remoteAddress: remote, trusted: trusted.has(remote) }, true);
