@@ -1,7 +1,7 @@
 // Real HTTP backends on 127.0.0.1:0 for proxy tests; each registers its own cleanup.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 
 type T = { teardown(fn: () => unknown): void };
 
@@ -52,3 +52,17 @@ export async function startBackend(t: T, handler: http.RequestListener, opts: { 
   t.teardown(close);
   return { port, server, seen, close };
 }
+
+/** A websocket client through the proxy at `port` for `host`, open, closed at teardown. */
+export async function openWebSocket(t: T, port: number, host: string): Promise<{ ws: WebSocket; echo(msg: string): Promise<string> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { host } });
+  t.teardown(() => ws.terminate());
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  const echo = (msg: string): Promise<string> => {
+    const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
+    ws.send(msg);
+    return reply;
+  };
+  return { ws, echo };
+}
+

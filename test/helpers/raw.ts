@@ -105,3 +105,17 @@ export async function stillServes(t: Test, port: number, expected = 'blue'): Pro
   });
   t.equal(body, expected, 'the proxy still serves a normal request');
 }
+
+/** An upstream connection handler that calls `respond` each time a request head has arrived. */
+export function onRequestHead(respond: (s: net.Socket) => void): (s: net.Socket) => void {
+  return (s) => {
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (buf.includes('\r\n\r\n')) {
+        buf = '';
+        respond(s);
+      }
+    });
+  };
+}

@@ -1,8 +1,7 @@
 import { readlinkSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import WebSocket from 'ws';
-import { colorHandler, startBackend } from '../helpers/backend.js';
+import { colorHandler, startBackend, openWebSocket } from '../helpers/backend.js';
 import { get, request } from '../helpers/http.js';
 import { startProxy } from '../helpers/proxy.js';
 
@@ -57,13 +56,9 @@ t.test('a websocket opened before a cutover keeps working', async (t) => {
   const blue = await startBackend(t, colorHandler('blue'), { websocket: true });
   const green = await startBackend(t, colorHandler('green'));
   const p = await startProxy(t, { blue, green });
-  const ws = new WebSocket(`ws://127.0.0.1:${p.port}/`, { headers: { host: 'live.test' } });
-  t.teardown(() => ws.terminate());
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  const { echo } = await openWebSocket(t, p.port, 'live.test');
   await p.bg.cutover();
-  const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
-  ws.send('after');
-  t.equal(await reply, 'echo:after');
+  t.equal(await echo('after'), 'echo:after');
   t.equal(await get(p.port, 'live.test'), 'green');
 });
 

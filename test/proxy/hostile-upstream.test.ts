@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { colorHandler, startBackend } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { startProxy } from '../helpers/proxy.js';
-import { rawExchange, startRawUpstream, statusOf, stillServes } from '../helpers/raw.js';
+import { rawExchange, startRawUpstream, statusOf, stillServes, onRequestHead } from '../helpers/raw.js';
 
 /** Blue answers normally; green is the faulty upstream under test (reached via next.live.test). */
 async function withFaultyGreen(t: Test, onConnection: (s: net.Socket) => void, settings: Record<string, unknown> = {}) {
@@ -15,20 +15,6 @@ async function withFaultyGreen(t: Test, onConnection: (s: net.Socket) => void, s
   const green = await startRawUpstream(t, onConnection);
   const p = await startProxy(t, { blue, green, settings });
   return { p, green };
-}
-
-/** Answers each request's header block with `response` once it has arrived. */
-function onHeaders(respond: (s: net.Socket) => void): (s: net.Socket) => void {
-  return (s) => {
-    let buf = '';
-    s.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      if (buf.includes('\r\n\r\n')) {
-        buf = '';
-        respond(s);
-      }
-    });
-  };
 }
 
 function noInternals(t: Test, body: string): void {
@@ -61,7 +47,7 @@ t.test('accepts and never answers -> 504 after upstreamTimeoutMs', async (t) => 
 t.test('answers headers then goes silent mid-body -> client connection cut at upstreamTimeoutMs', async (t) => {
   const { p } = await withFaultyGreen(
     t,
-    onHeaders((s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart')),
+    onRequestHead((s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart')),
     { upstreamTimeoutMs: 300 },
   );
   await t.rejects(request(p.port, 'next.live.test'), 'the client sees a cut response');
@@ -72,7 +58,7 @@ t.test('resets mid-body -> the client connection is aborted, never ended cleanly
   for (const framing of ['Content-Length: 100', 'Transfer-Encoding: chunked']) {
     const { p } = await withFaultyGreen(
       t,
-      onHeaders((s) => {
+      onRequestHead((s) => {
         s.write(`HTTP/1.1 200 OK\r\n${framing}\r\n\r\n${framing.startsWith('T') ? '4\r\npart\r\n' : 'part'}`, () => s.resetAndDestroy());
       }),
     );
@@ -87,7 +73,7 @@ t.test('resets mid-body -> the client connection is aborted, never ended cleanly
 t.test('closes cleanly before the Content-Length is reached -> the client is cut too', async (t) => {
   const { p } = await withFaultyGreen(
     t,
-    onHeaders((s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart')),
+    onRequestHead((s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart')),
   );
   await t.rejects(request(p.port, 'next.live.test'));
   await stillServes(t, p.port);
@@ -109,7 +95,7 @@ const BAD_RESPONSES: Array<[string, string]> = [
 
 t.test('bad response heads -> 502, the process alive', async (t) => {
   for (const [name, bytes] of BAD_RESPONSES) {
-    const { p } = await withFaultyGreen(t, onHeaders((s) => s.end(Buffer.from(bytes, 'latin1'))));
+    const { p } = await withFaultyGreen(t, onRequestHead((s) => s.end(Buffer.from(bytes, 'latin1'))));
     const r = await request(p.port, 'next.live.test').catch((e: Error) => ({ status: -1, body: e.message }));
     t.equal(r.status, 502, `${name} -> 502`);
     noInternals(t, r.body);
@@ -120,7 +106,7 @@ t.test('bad response heads -> 502, the process alive', async (t) => {
 t.test('hop-by-hop response headers do not cross; upstream Connection: close keeps the client connection', async (t) => {
   const { p, green } = await withFaultyGreen(
     t,
-    onHeaders((s) =>
+    onRequestHead((s) =>
       s.write(
         'HTTP/1.1 200 OK\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=1\r\nProxy-Authenticate: Basic\r\nTrailer: X-Sum\r\nUpgrade: h2c\r\nX-Kept: yes\r\nContent-Length: 2\r\n\r\nok',
         () => s.end(),

@@ -3,9 +3,9 @@
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
-import { colorHandler, startBackend } from '../helpers/backend.js';
+import { colorHandler, startBackend, openWebSocket } from '../helpers/backend.js';
 import { startProxy } from '../helpers/proxy.js';
-import { rawExchange, startRawUpstream, statusOf, stillServes } from '../helpers/raw.js';
+import { rawExchange, startRawUpstream, statusOf, stillServes, onRequestHead } from '../helpers/raw.js';
 
 const UPGRADE = (host: string, extra = ''): string =>
   `GET /ws HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
@@ -14,19 +14,6 @@ async function withGreen(t: Test, onConnection: (s: net.Socket) => void, setting
   const blue = await startBackend(t, colorHandler('blue'), { websocket: true });
   const green = await startRawUpstream(t, onConnection);
   return startProxy(t, { blue, green, settings });
-}
-
-function afterHead(respond: (s: net.Socket) => void): (s: net.Socket) => void {
-  return (s) => {
-    let buf = '';
-    s.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      if (buf.includes('\r\n\r\n')) {
-        buf = '';
-        respond(s);
-      }
-    });
-  };
 }
 
 t.test('unknown host with unknownHost "reject" -> 421, no upstream contact', async (t) => {
@@ -63,7 +50,7 @@ for (const [name, answer] of ANSWERS) {
   t.test(`upstream answering ${name}: no crash, the client gets an answer or a close`, async (t) => {
     const p = await withGreen(
       t,
-      afterHead((s) => (answer ? s.end(answer) : s.destroy())),
+      onRequestHead((s) => (answer ? s.end(answer) : s.destroy())),
     );
     const reply = await rawExchange(p.port, UPGRADE('next.live.test'));
     t.not(statusOf(reply), 101, 'never a 101');
@@ -90,7 +77,7 @@ t.test('upstream that accepts and never answers the upgrade: the client is relea
 });
 
 t.test('client resets during and after the upgrade: no crash', async (t) => {
-  const p = await withGreen(t, afterHead((s) => s.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')));
+  const p = await withGreen(t, onRequestHead((s) => s.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')));
   for (let i = 0; i < 20; i++) {
     await new Promise<void>((resolve) => {
       const s = net.connect(p.port, '127.0.0.1', () => {
@@ -108,9 +95,7 @@ t.test('client resets during and after the upgrade: no crash', async (t) => {
 
 t.test('a normal websocket still works through the proxy, idle longer than upstreamTimeoutMs', async (t) => {
   const p = await withGreen(t, () => {}, { upstreamTimeoutMs: 200 });
-  const ws = new WebSocket(`ws://127.0.0.1:${p.port}/`, { headers: { host: 'live.test' } });
-  t.teardown(() => ws.terminate());
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  const { ws } = await openWebSocket(t, p.port, 'live.test');
   const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
   // Idle past the upstream timeout: that timeout is for the upgrade answer only.
   await new Promise((r) => setTimeout(r, 500));

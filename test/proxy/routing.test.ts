@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
 import WebSocket from 'ws';
-import { colorHandler, startBackend } from '../helpers/backend.js';
+import { colorHandler, startBackend, openWebSocket } from '../helpers/backend.js';
 import { get, request } from '../helpers/http.js';
 import { startProxy } from '../helpers/proxy.js';
 
@@ -77,12 +77,8 @@ t.test('a websocket passes through the proxy', async (t) => {
   const blue = await startBackend(t, colorHandler('blue'), { websocket: true });
   const green = await startBackend(t, colorHandler('green'));
   const p = await startProxy(t, { blue, green });
-  const ws = new WebSocket(`ws://127.0.0.1:${p.port}/`, { headers: { host: 'live.test' } });
-  t.teardown(() => ws.terminate());
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
-  ws.send('hi');
-  t.equal(await reply, 'echo:hi');
+  const { echo } = await openWebSocket(t, p.port, 'live.test');
+  t.equal(await echo('hi'), 'echo:hi');
   t.equal(p.bg.target('blue').websockets, 1);
 });
 
