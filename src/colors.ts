@@ -117,11 +117,11 @@ export class Colors {
   }
 
   /** Whether `color` may be made live without a check failing (for the deploy's no-op test). */
-  async isHealthy(color: Color): Promise<boolean> {
-    if (this.#failed[color]) return false;
-    if (this.supervisor && this.supervisor.snapshot(color)?.state !== 'running') return false;
-    const h = this.#config.app.health;
-    return (await checkHealth(this.#config.colors[color].port, h.path, h.timeoutMs)).ok;
+  isHealthy(color: Color): Promise<boolean> {
+    return this.assertHealthy(color).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Throws BG_UNHEALTHY unless `color` is fit to go live and answers its health path now. */
