@@ -23,9 +23,10 @@ export class Colors {
   constructor(config: Readonly<Config>, log: Logger, onAppState: (color: Color, state: AppState) => void) {
     this.#config = config;
     this.#log = log;
-    // Idle pooled sockets are dropped before a typical app's keep-alive timeout (gunicorn's
-    // gthread worker: 2 s, and it does not announce it) so we rarely reuse one it is closing.
-    const idle = Math.min(1000, config.timeouts.keepAliveMs);
+    // Idle pooled sockets are dropped well before a typical app's keep-alive timeout (gunicorn's
+    // gthread worker: 2 s, not announced; some apps 1 s) so we rarely reuse one it is closing:
+    // the margin covers a late timer on a busy event loop.
+    const idle = config.timeouts.upstreamIdleMs;
     this.#targets = {
       blue: new Target('blue', config.colors.blue.port, idle),
       green: new Target('green', config.colors.green.port, idle),

@@ -76,6 +76,12 @@ export interface TimeoutsConfig {
   requestMs: number;
   /** Idle time of a client keep-alive connection; above the 60 s a CDN or nginx in front may use. */
   keepAliveMs: number;
+  /**
+   * Idle time of a pooled connection to an app before bgproxy drops it; must stay below the
+   * app's own keep-alive timeout (gunicorn gthread 2 s, Node 5 s) or a request may be written
+   * to a connection the app is closing.
+   */
+  upstreamIdleMs: number;
 }
 
 export interface LimitsConfig {
@@ -244,7 +250,7 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
   }
   if (mode === 'nginx' && listen.port === 0) fail('listen', 'nginx mode needs the real port nginx listens on, not 0');
   if (mode === 'nginx' && live.length === 0) fail('hosts.live', 'nginx mode needs at least one live host for its server block');
-  const t = obj(o.timeouts ?? {}, 'timeouts', ['headersMs', 'requestMs', 'keepAliveMs']);
+  const t = obj(o.timeouts ?? {}, 'timeouts', ['headersMs', 'requestMs', 'keepAliveMs', 'upstreamIdleMs']);
   const w = obj(o.watch ?? {}, 'watch', ['watchMs', 'maxErrorRate', 'minRequests']);
   const l = obj(o.limits ?? {}, 'limits', ['maxHeaders', 'maxHeaderBytes', 'maxUrlBytes']);
   const limits: LimitsConfig = {
@@ -276,6 +282,7 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
       headersMs: opt(t, 'headersMs', 'timeouts', (x, k) => int(x, k, 100, 600_000), 20_000),
       requestMs: opt(t, 'requestMs', 'timeouts', (x, k) => int(x, k, 0, 24 * 3_600_000), 300_000),
       keepAliveMs: opt(t, 'keepAliveMs', 'timeouts', (x, k) => int(x, k, 100, 3_600_000), 75_000),
+      upstreamIdleMs: opt(t, 'upstreamIdleMs', 'timeouts', (x, k) => int(x, k, 100, 600_000), 500),
     },
     limits,
     watch: {

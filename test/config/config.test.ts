@@ -13,6 +13,7 @@ t.test('defaults fill in a minimal config, frozen', async (t) => {
   t.equal(c.unknownHost, 'live');
   t.equal(c.app.health.path, '/');
   t.equal(c.mode, 'proxy');
+  t.equal(c.timeouts.upstreamIdleMs, 500, 'pooled app connections idle below a 1 s app keep-alive');
   t.ok(Object.isFrozen(c.app.health));
 });
 
@@ -30,6 +31,7 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['bad unknownHost', { unknownHost: 'drop' }, /unknownHost: must be one of/],
   ['bad health path', { app: { health: { path: 'health' } } }, /app\.health\.path: must start with/],
   ['app.dir escapes', { app: { dir: '../x' } }, /app\.dir/],
+  ['upstream idle too short', { timeouts: { upstreamIdleMs: 10 } }, /timeouts\.upstreamIdleMs: must be between 100 and 600000/],
   ['bad trustProxy', { trustProxy: ['example.com'] }, /trustProxy\[0\]/],
   ['not an object', [], /must be an object/],
 ];
