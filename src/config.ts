@@ -108,6 +108,8 @@ export interface NginxConfig {
   verifyUrl: string | null;
   /** nginx's master pid file, to find its old workers after a reload. */
   pidFile: string | null;
+  /** Idle keep-alive connections to each color's app that every nginx worker keeps (0: none). */
+  upstreamKeepalive: number;
 }
 
 export interface Config {
@@ -259,7 +261,7 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
     maxUrlBytes: opt(l, 'maxUrlBytes', 'limits', (x, k) => int(x, k, 256, 1024 * 1024), 8192),
   };
   if (limits.maxUrlBytes >= limits.maxHeaderBytes) fail('limits.maxUrlBytes', 'must be below limits.maxHeaderBytes (the URL is part of the head)');
-  const n = obj(o.nginx ?? {}, 'nginx', ['testCommand', 'reloadCommand', 'verifyUrl', 'pidFile']);
+  const n = obj(o.nginx ?? {}, 'nginx', ['testCommand', 'reloadCommand', 'verifyUrl', 'pidFile', 'upstreamKeepalive']);
   const trustProxy = opt(o, 'trustProxy', '', strList, []);
   trustProxy.forEach((a, i) => {
     if (!/^[0-9a-fA-F:.]+$/.test(a)) fail(`trustProxy[${i}]`, `not an IP address: ${describe(a)}`);
@@ -296,6 +298,7 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
       reloadCommand: opt(n, 'reloadCommand', 'nginx', (x, k) => str(x, k, { nonEmpty: true }), 'nginx -s reload'),
       verifyUrl,
       pidFile: opt<string | null>(n, 'pidFile', 'nginx', (x, k) => str(x, k, { nonEmpty: true }), null),
+      upstreamKeepalive: opt(n, 'upstreamKeepalive', 'nginx', (x, k) => int(x, k, 0, 1024), 16),
     },
   };
   return deepFreeze(config);

@@ -9,7 +9,7 @@ import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
 import { formatHistory, readHistory } from '../deploy/history.js';
 import { BgError, isBgError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { renderServerBlocks } from '../nginx/conf.js';
+import { renderServerBlocks, writeUpstreams } from '../nginx/conf.js';
 import type { HookResult } from '../release/hooks.js';
 import { formatWarmup } from '../release/warmup.js';
 import { formatWatch } from '../release/watch.js';
@@ -178,9 +178,14 @@ export function registerRelease(program: Command): void {
 
   program
     .command('nginx-config')
-    .description('print the two nginx server blocks (live and next hosts) for sites-enabled')
+    .description('print the nginx site file (live and next server blocks, upstreams) for sites-enabled; writes the upstream files it includes')
     .option('--root <dir>', 'the root directory')
     .action((f: { root?: string }) => {
-      process.stdout.write(renderServerBlocks(loadConfig(resolveRoot(f.root))));
+      const config = loadConfig(resolveRoot(f.root));
+      const site = renderServerBlocks(config);
+      // The site includes both colors' upstream files: they must exist before `nginx -t`.
+      const written = writeUpstreams(config);
+      if (written.length > 0) process.stderr.write(`wrote ${written.join(', ')} (included by these server blocks)\n`);
+      process.stdout.write(site);
     });
 }

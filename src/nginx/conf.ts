@@ -1,7 +1,10 @@
 // nginx include mode: the files nginx reads. Each color's ROOT/COLOR/etc/nginx.conf holds the
 // location-level proxy directives for that color (the recipe's one-line file, with headers); the
 // site file holds two server blocks whose `location /` includes ROOT/live/... and ROOT/next/...,
-// so swapping the symlinks and reloading nginx moves the hosts, as the recipe did.
+// so swapping the symlinks and reloading nginx moves the hosts, as the recipe did. Each color
+// also has ROOT/COLOR/etc/nginx-upstream.conf, an http-level `upstream` block that keeps
+// connections to its app alive; the site file includes both colors' blocks.
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { Color, Config, Role } from '../config.js';
@@ -47,6 +50,42 @@ export function includeFile(root: string, dir: Role | Color): string {
   return path.join(checkRoot(root), dir, 'etc', 'nginx.conf');
 }
 
+/** ROOT/COLOR/etc/nginx-upstream.conf: the color's http-level upstream block. */
+export function upstreamFile(root: string, color: Color): string {
+  return path.join(checkRoot(root), color, 'etc', 'nginx-upstream.conf');
+}
+
+/**
+ * The color's upstream name, unique per root so several bgproxy sites can share one nginx:
+ * bgproxy_<root as a word>_<hash of the root>_<color>, e.g. bgproxy_srv_shop_3f2a1c_blue.
+ */
+export function upstreamName(root: string, color: Color): string {
+  const r = checkRoot(root);
+  const word = r.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '').slice(-40);
+  const hash = createHash('sha256').update(r).digest('hex').slice(0, 6);
+  return `bgproxy_${word}_${hash}_${color}`;
+}
+
+/**
+ * The http-level upstream block for one color. With upstreamKeepalive > 0 each nginx worker
+ * keeps that many idle connections to the app (HTTP/1.1, no Connection: close, as the include
+ * asks), dropped after timeouts.upstreamIdleMs: below the app's own keep-alive timeout, so
+ * nginx rarely writes to a connection the app is closing.
+ */
+export function renderUpstream(config: Config, color: Color): string {
+  const port = checkPort(config.colors[color].port, `colors.${color}.port`);
+  const root = checkRoot(config.root);
+  const keepalive = config.nginx.upstreamKeepalive;
+  const idle = keepalive > 0 ? `    keepalive ${keepalive};\n    keepalive_timeout ${config.timeouts.upstreamIdleMs}ms;\n` : '';
+  return `# written by bgproxy: the ${color} app of ${root}, for nginx's http level.
+# Included by the site file of \`bgproxy nginx-config\`; bgproxy rewrites it on deploy and
+# cutover (nginx.upstreamKeepalive, timeouts.upstreamIdleMs); edits here are lost.
+upstream ${upstreamName(root, color)} {
+    server 127.0.0.1:${port};
+${idle}}
+`;
+}
+
 /** The location-level directives for one color. Must be included inside `location / { }`. */
 export function renderInclude(config: Config, color: Color): string {
   const port = checkPort(config.colors[color].port, `colors.${color}.port`);
@@ -56,8 +95,9 @@ export function renderInclude(config: Config, color: Color): string {
   return `# written by bgproxy: the ${color} color of ${root} (127.0.0.1:${port}).
 # bgproxy rewrites this file on deploy and cutover; edits here are lost.
 # Included inside \`location / { }\` by the server blocks of \`bgproxy nginx-config\`,
-# which also define $bgproxy_connection (the map cannot live here: it is http-level).
-proxy_pass http://127.0.0.1:${port};
+# which also define $bgproxy_connection and include this color's nginx-upstream.conf
+# (both http-level: they cannot live here).
+proxy_pass http://${upstreamName(root, color)};
 proxy_http_version 1.1;
 proxy_set_header Host $host;
 proxy_set_header X-Real-IP $remote_addr;
@@ -85,14 +125,36 @@ export interface WriteIncludeResult {
   changed: boolean;
 }
 
-/** Writes ROOT/COLOR/etc/nginx.conf atomically when its content differs. */
+/**
+ * Writes ROOT/COLOR/etc/nginx.conf and nginx-upstream.conf atomically, each only when its
+ * content differs; `changed` if either did.
+ */
 export function writeInclude(config: Config, color: Color): WriteIncludeResult {
-  const text = renderInclude(config, color);
   const file = includeFile(config.root, color);
+  const upstream = writeIfChanged(config.root, upstreamFile(config.root, color), renderUpstream(config, color));
+  const include = writeIfChanged(config.root, file, renderInclude(config, color));
+  return { file, changed: upstream || include };
+}
+
+/**
+ * Writes both colors' nginx-upstream.conf (only when changed), as the site file of
+ * renderServerBlocks needs them: `nginx -t` fails on an include that does not exist.
+ * Returns the files written.
+ */
+export function writeUpstreams(config: Config): string[] {
+  const written: string[] = [];
+  for (const color of ['blue', 'green'] as const) {
+    const file = upstreamFile(config.root, color);
+    if (writeIfChanged(config.root, file, renderUpstream(config, color))) written.push(file);
+  }
+  return written;
+}
+
+function writeIfChanged(root: string, file: string, text: string): boolean {
   const dir = path.dirname(file);
   mkdirSync(dir, { recursive: true });
   // ROOT/COLOR/etc may be a link someone made; never follow it out of the root.
-  const realRoot = realpathSync(config.root);
+  const realRoot = realpathSync(root);
   const realDir = realpathSync(dir);
   if (realDir !== realRoot && !realDir.startsWith(`${realRoot}${path.sep}`)) {
     throw new BgError('BG_NGINX', `refusing to write ${file}: ${dir} resolves to ${realDir}, outside ${realRoot}`);
@@ -101,9 +163,9 @@ export function writeInclude(config: Config, color: Color): WriteIncludeResult {
   try {
     current = readFileSync(file, 'utf8');
   } catch {}
-  if (current === text) return { file, changed: false };
+  if (current === text) return false;
   writeFileAtomic(file, text);
-  return { file, changed: true };
+  return true;
 }
 
 function listenDirective(config: Config): string {
@@ -126,7 +188,10 @@ function serverBlock(config: Config, role: Role, hosts: readonly string[], liste
 `;
 }
 
-/** The site file for sites-enabled: the websocket map and the live and next server blocks. */
+/**
+ * The site file for sites-enabled (http level): the Connection map, both colors' upstream
+ * blocks, and the live and next server blocks.
+ */
 export function renderServerBlocks(config: Config): string {
   if (config.hosts.live.length === 0) {
     throw new BgError('BG_CONFIG', 'config: hosts.live: nginx mode needs at least one live host name for server_name');
@@ -142,12 +207,18 @@ export function renderServerBlocks(config: Config): string {
 # Add TLS, static locations or other server-level directives here; keep the includes inside
 # \`location / { }\`.
 
-# WebSocket upgrade when the client asks for it, else a plain closing connection. http-level;
-# every bgproxy site defines the same map, and nginx accepts the identical repeat.
+# WebSocket upgrade when the client asks for it, else no Connection header, so the
+# connection to the app stays open for the next request (the upstream keepalive). Every
+# bgproxy site defines the same map, and nginx accepts the identical repeat.
 map $http_upgrade $bgproxy_connection {
     default upgrade;
-    ''      close;
+    ''      '';
 }
+
+# Each color's app as an upstream with idle keep-alive connections; bgproxy writes these
+# files (the ports and keep-alive settings come from bgproxy.json).
+include ${upstreamFile(root, 'blue')};
+include ${upstreamFile(root, 'green')};
 
 ${blocks.join('\n')}`;
 }

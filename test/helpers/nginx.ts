@@ -169,6 +169,8 @@ export interface Backend {
   port: number;
   server: http.Server;
   requests: number;
+  /** TCP connections the app accepted (nginx's upstream keep-alive shows as fewer than requests). */
+  connections: number;
 }
 
 /**
@@ -176,7 +178,8 @@ export interface Backend {
  * request headers it received (JSON), and a websocket-style upgrade with 101 then its color.
  */
 export async function startBackend(t: Test, color: Color): Promise<Backend> {
-  const b: Backend = { color, port: 0, server: http.createServer(), requests: 0 };
+  const b: Backend = { color, port: 0, server: http.createServer(), requests: 0, connections: 0 };
+  b.server.on('connection', () => b.connections++);
   b.server.on('request', (req, res) => {
     b.requests++;
     req.resume();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import t from 'tap';
 import { type Config, parseConfig } from '../../src/config.js';
-import { includeFile, renderInclude, renderServerBlocks, writeInclude } from '../../src/nginx/conf.js';
+import { includeFile, renderInclude, renderServerBlocks, renderUpstream, upstreamFile, upstreamName, writeInclude } from '../../src/nginx/conf.js';
 
 const ROOT = '/srv/shop';
 
@@ -30,7 +30,7 @@ function unchecked(patch: (c: Config) => void, base = config()): Config {
 t.test('the include holds the color port, the proxy headers and the color marker', async (t) => {
   const inc = renderInclude(config(), 'green');
   t.match(inc, /^# written by bgproxy/);
-  t.match(inc, /^proxy_pass http:\/\/127\.0\.0\.1:8889;$/m);
+  t.match(inc, /^proxy_pass http:\/\/bgproxy_srv_shop_[0-9a-f]{6}_green;$/m);
   t.notMatch(inc, /8888/);
   t.match(inc, /^proxy_http_version 1\.1;$/m);
   for (const h of ['Host $host', 'X-Real-IP $remote_addr', 'X-Forwarded-For $proxy_add_x_forwarded_for', 'X-Forwarded-Proto $scheme', 'X-Forwarded-Host $host', 'Upgrade $http_upgrade', 'Connection $bgproxy_connection']) {
@@ -40,10 +40,22 @@ t.test('the include holds the color port, the proxy headers and the color marker
   t.match(inc, /^proxy_read_timeout 60s;$/m, 'upstreamTimeoutMs (default 60 s)');
 });
 
-t.test('the server blocks: listen, names, absolute includes, the websocket map', async (t) => {
+t.test('the upstream: the color port, keep-alive below the app idle time, a name unique per root', async (t) => {
+  const up = renderUpstream(config(), 'green');
+  t.match(up, /^upstream (bgproxy_srv_shop_[0-9a-f]{6}_green) \{\n\s*server 127\.0\.0\.1:8889;\n\s*keepalive 16;\n\s*keepalive_timeout 500ms;\n\}$/m);
+  t.notMatch(up, /8888/);
+  t.ok(renderInclude(config(), 'green').includes(`proxy_pass http://${upstreamName('/srv/shop', 'green')};`), 'the include uses it');
+  t.notMatch(renderUpstream(config({ nginx: { upstreamKeepalive: 0 } }), 'green'), /keepalive/, 'upstreamKeepalive 0: none');
+  t.match(renderUpstream(config({ timeouts: { upstreamIdleMs: 1500 } }), 'blue'), /keepalive_timeout 1500ms;/);
+  t.not(upstreamName('/srv/a-b', 'blue'), upstreamName('/srv/a_b', 'blue'), 'roots that look alike get different names');
+  t.match(upstreamName('/srv/shop', 'blue'), /^bgproxy_srv_shop_[0-9a-f]{6}_blue$/);
+});
+
+t.test('the server blocks: listen, names, absolute includes, the websocket map, the upstreams', async (t) => {
   const site = renderServerBlocks(config());
   t.match(site, /^# written by bgproxy/);
-  t.match(site, /map \$http_upgrade \$bgproxy_connection \{\s*default upgrade;\s*''\s+close;\s*\}/);
+  t.match(site, /map \$http_upgrade \$bgproxy_connection \{\s*default upgrade;\s*''\s+'';\s*\}/);
+  t.match(site, /^include \/srv\/shop\/blue\/etc\/nginx-upstream\.conf;\ninclude \/srv\/shop\/green\/etc\/nginx-upstream\.conf;$/m);
   const blocks = site.split(/^server \{$/m).slice(1);
   t.equal(blocks.length, 2);
   t.match(blocks[0], /listen 80;\n\s*server_name shop\.example www\.shop\.example;\n\s*location \/ \{\n\s*include \/srv\/shop\/live\/etc\/nginx\.conf;/);
@@ -56,21 +68,25 @@ t.test('the server blocks: listen, names, absolute includes, the websocket map',
   t.throws(() => renderServerBlocks(config({ listen: '127.0.0.1:0' })), { code: 'BG_CONFIG' });
 });
 
-t.test('rendered files pass nginx -t together', async (t) => {
+t.test('rendered files pass nginx -t together, two bgproxy sites on one nginx', async (t) => {
   const dir = t.testdir();
-  const root = path.join(dir, 'root');
-  const c = config({}, root);
-  for (const d of ['blue/etc', 'green/etc']) mkdirSync(path.join(root, d), { recursive: true });
-  symlinkSync('blue', path.join(root, 'live'));
-  symlinkSync('green', path.join(root, 'next'));
-  writeInclude(c, 'blue');
-  writeInclude(c, 'green');
-  const site = path.join(dir, 'site.conf');
+  const sites: string[] = [];
+  for (const [name, prefix] of [['shop', ''], ['blog', 'b-']] as const) {
+    const root = path.join(dir, name);
+    const c = config({ hosts: { live: [`${prefix}shop.example`], next: [`${prefix}next.shop.example`] } }, root);
+    for (const d of ['blue/etc', 'green/etc']) mkdirSync(path.join(root, d), { recursive: true });
+    symlinkSync('blue', path.join(root, 'live'));
+    symlinkSync('green', path.join(root, 'next'));
+    writeInclude(c, 'blue');
+    writeInclude(c, 'green');
+    t.equal(readFileSync(upstreamFile(root, 'green'), 'utf8'), renderUpstream(c, 'green'), 'writeInclude writes the upstream too');
+    const site = path.join(dir, `${name}.conf`);
+    writeFileSync(site, renderServerBlocks(c));
+    sites.push(site);
+  }
+  // Two roots: the identical map is accepted again, the upstream names do not clash.
   const conf = path.join(dir, 'nginx.conf');
-  // The same site twice: the identical map is accepted again, as with two bgproxy sites on one nginx.
-  writeFileSync(site, renderServerBlocks(c).replaceAll('server_name ', 'server_name a-'));
-  writeFileSync(path.join(dir, 'site2.conf'), renderServerBlocks(c));
-  writeFileSync(conf, `pid ${dir}/nginx.pid; error_log ${dir}/error.log; events {}\nhttp { access_log off; include ${site}; include ${dir}/site2.conf; }\n`);
+  writeFileSync(conf, `pid ${dir}/nginx.pid; error_log ${dir}/error.log; events {}\nhttp { access_log off; ${sites.map((s) => `include ${s};`).join(' ')} }\n`);
   const r = await execa('/usr/sbin/nginx', ['-p', `${dir}/`, '-c', conf, '-e', `${dir}/error.log`, '-t'], { reject: false, all: true });
   t.equal(r.exitCode, 0, r.all);
 });
@@ -115,6 +131,9 @@ t.test('writeInclude writes atomically, only when changed, and stays inside the 
   t.same(writeInclude(c, 'blue'), { file: first.file, changed: false });
   t.equal(statSync(first.file).mtimeMs, mtime);
   t.ok(writeInclude(c, 'green').changed, 'creates green/etc when missing');
+  const fewer = config({ nginx: { upstreamKeepalive: 4 } }, root);
+  t.ok(writeInclude(fewer, 'blue').changed, 'a keep-alive change alone rewrites the upstream file');
+  t.match(readFileSync(upstreamFile(root, 'blue'), 'utf8'), /keepalive 4;/);
 
   const linked = path.join(dir, 'root2');
   mkdirSync(path.join(linked, 'blue'), { recursive: true });

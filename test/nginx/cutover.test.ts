@@ -95,8 +95,8 @@ t.test('the include forwards the proxy headers and websocket upgrades', async (t
     'x-forwarded-for': '127.0.0.1',
     'x-forwarded-proto': 'http',
     'x-forwarded-host': 'shop.test',
-    connection: 'close',
   });
+  t.notOk('connection' in seen, 'no Connection: close to the app, so nginx can keep the connection');
   t.notOk('upgrade' in seen, 'no Upgrade header on a plain request');
 
   const upgraded = await new Promise<string>((resolve, reject) => {
@@ -117,4 +117,16 @@ t.test('the include forwards the proxy headers and websocket upgrades', async (t
     req.end();
   });
   t.equal(upgraded, '101 green');
+});
+
+t.test('nginx keeps connections to the app alive (nginx.upstreamKeepalive), and not with 0', async (t) => {
+  for (const keepalive of [16, 0]) {
+    const f = await nginxFixture(t, t.testdir(), { nginx: { upstreamKeepalive: keepalive } });
+    const before = f.blue.connections;
+    // One at a time: one worker's idle connection is reused; two workers make at most two.
+    for (let i = 0; i < 20; i++) t.equal((await live(f)).body, 'blue');
+    const opened = f.blue.connections - before;
+    if (keepalive > 0) t.ok(opened <= 2, `20 requests over ${opened} app connection(s)`);
+    else t.equal(opened, 20, 'upstreamKeepalive 0: a connection per request');
+  }
 });

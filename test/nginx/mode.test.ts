@@ -3,6 +3,7 @@
 // cutover and deploy still work, as in the recipe.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import t, { type Test } from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { initRoot } from '../../src/layout/init.js';
@@ -10,7 +11,7 @@ import { writeInclude } from '../../src/nginx/conf.js';
 import { WorkRepo } from '../deploy/git-repos.js';
 import { FIXTURE_APP } from '../helpers/apps.js';
 import { cli, serve } from '../helpers/cli.js';
-import { request, startBackend, startNginx } from '../helpers/nginx.js';
+import { NGINX_BIN, request, startBackend, startNginx } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/root.js';
 
@@ -112,4 +113,29 @@ t.test('without serve: cutover and rollback run in the CLI; bad nginx config is 
   t.equal(nc.code, 0);
   t.match(nc.stdout, /server_name shop\.test;/);
   t.match(nc.stdout, new RegExp(`include ${root}/live/etc/nginx.conf;`));
+});
+
+t.test('adopting a recipe root: nginx-config writes the upstream files its server blocks include, nginx -t passes', async (t) => {
+  const dir = tempDir(t);
+  const root = path.join(dir, 'root');
+  mkdirSync(root);
+  initRoot({ root, settings: { listen: '127.0.0.1:18080', mode: 'nginx', hosts: { live: ['shop.test'], next: ['next.shop.test'] } } });
+  // The recipe's one-line includes, no upstream files yet.
+  for (const [color, port] of [['blue', 8888], ['green', 8889]] as const) {
+    writeFileSync(path.join(root, color, 'etc', 'nginx.conf'), `proxy_pass http://127.0.0.1:${port}/;\n`);
+  }
+  const nc = await cli(['nginx-config', '--root', root]);
+  t.equal(nc.code, 0, nc.stderr);
+  const upstreams = ['blue', 'green'].map((c) => path.join(root, c, 'etc', 'nginx-upstream.conf'));
+  t.equal(nc.stderr.trim(), `wrote ${upstreams.join(', ')} (included by these server blocks)`);
+  t.match(readFileSync(upstreams[1]!, 'utf8'), /server 127\.0\.0\.1:8889;/);
+  const site = path.join(dir, 'site.conf');
+  writeFileSync(site, nc.stdout);
+  const conf = path.join(dir, 'nginx.conf');
+  writeFileSync(conf, `pid ${dir}/nginx.pid; error_log ${dir}/error.log; events {}\nhttp { access_log off; include ${site}; }\n`);
+  const test = await execa(NGINX_BIN, ['-p', `${dir}/`, '-c', conf, '-e', `${dir}/error.log`, '-t'], { reject: false, all: true });
+  t.equal(test.exitCode, 0, test.all);
+  const again = await cli(['nginx-config', '--root', root]);
+  t.equal(again.stderr, '', 'unchanged files are not rewritten');
+  t.equal(again.stdout, nc.stdout);
 });
