@@ -23,9 +23,11 @@ import { newReport, type ReleaseAction, type ReleaseReport } from './release/rep
 import { WatchKeeper } from './release/watch-keeper.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { Colors } from './colors.js';
+import { planReload, type ReloadPlan } from './reload.js';
 import type { ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
 
 export type { ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status, WatchReport } from './types.js';
+export type { ReloadPlan } from './reload.js';
 
 export interface BgproxyOptions {
   config: Readonly<Config>;
@@ -41,7 +43,7 @@ export interface BgproxyOptions {
  * 'auto-rollback' (WatchReport, once the watch tripped and the rollback finished or failed).
  */
 export class Bgproxy extends EventEmitter {
-  readonly config: Readonly<Config>;
+  #config: Readonly<Config>;
   readonly log: Logger;
   #roles: Readonly<Roles>;
   readonly #forwarder: Forwarder;
@@ -59,14 +61,17 @@ export class Bgproxy extends EventEmitter {
 
   constructor(opts: BgproxyOptions) {
     super();
-    this.config = opts.config;
+    this.#config = opts.config;
     this.log = opts.logger ?? silentLogger();
     const repair = repairRoles(this.config.root);
     if (repair.repaired) this.log.warn({ event: 'repair', detail: repair.repaired }, `roles repaired: ${repair.repaired}`);
     this.#roles = Object.freeze(repair.roles);
-    this.#colors = new Colors(this.config, this.log, (color, state) => this.emit('app-state', { color, state }));
+    this.#colors = new Colors(() => this.#config, this.log, (color, state) => this.emit('app-state', { color, state }));
+    const self = this;
     this.#watch = new WatchKeeper({
-      config: this.config,
+      get config() {
+        return self.#config;
+      },
       log: this.log,
       emit: (event, data) => this.emit(event, data),
       target: (color) => this.#colors.target(color),
@@ -95,8 +100,33 @@ export class Bgproxy extends EventEmitter {
     });
   }
 
+  /** The config in force: the one serve started with, or the last one reloaded. */
+  get config(): Readonly<Config> {
+    return this.#config;
+  }
+
   get roles(): Readonly<Roles> {
     return this.#roles;
+  }
+
+  /**
+   * Applies a new config (SIGHUP, `bgproxy reload`) to the running proxy, all or nothing:
+   * hosts, timeouts, limits, trustProxy, holdMs and the rest apply to requests and
+   * operations from now on; app settings at each app's next start; a change that needs a
+   * restart (listen, colors, mode, ...) is refused and nothing changes. Waits for no
+   * operation: a deploy, cutover or rollback in progress refuses it (BG_LOCKED).
+   */
+  reload(next: Readonly<Config>): Promise<ReloadPlan> {
+    return this.locked('reload', async () => {
+      const plan = planReload(this.#config, next);
+      if (plan.changed.length === 0) return plan;
+      this.#config = next;
+      this.#forwarder.update({ upstreamTimeoutMs: next.upstreamTimeoutMs, holdMs: next.holdMs });
+      this.#handlers.configure({ router: new Router(next.hosts, next.unknownHost), trustProxy: next.trustProxy, limits: next.limits });
+      this.log.info({ event: 'reload', changed: plan.changed, atNextStart: plan.atNextStart }, `config reloaded: ${plan.changed.join(', ')}`);
+      this.emit('reload', plan);
+      return plan;
+    });
   }
 
   target(color: Color): Target {
@@ -154,7 +184,7 @@ export class Bgproxy extends EventEmitter {
    */
   protected async locked<T>(action: string, fn: () => Promise<T>): Promise<T> {
     const lock = await acquireLock(this.config.root, action);
-    if (action !== 'auto-rollback') {
+    if (action !== 'auto-rollback' && action !== 'reload') {
       // Anything else that changes the colors changes what the watch would roll back to.
       this.#operations++;
       this.#watch.stop(`${action} started`);

@@ -11,8 +11,11 @@ import { checkHealth } from './supervisor/health-check.js';
 import { hasRelease, Supervisor } from './supervisor/supervisor.js';
 import type { ColorStatus } from './types.js';
 
+/** The config as of now: a reload may replace it between two calls. */
+export type ConfigSource = () => Readonly<Config>;
+
 export class Colors {
-  readonly #config: Readonly<Config>;
+  readonly #source: ConfigSource;
   readonly #log: Logger;
   readonly #targets: Record<Color, Target>;
   /** Present when app.start is configured: bgproxy owns both colors' processes. */
@@ -20,8 +23,9 @@ export class Colors {
   /** Why a color must not go live (its last deploy failed), until a deploy succeeds. */
   readonly #failed: Record<Color, string | null> = { blue: null, green: null };
 
-  constructor(config: Readonly<Config>, log: Logger, onAppState: (color: Color, state: AppState) => void) {
-    this.#config = config;
+  constructor(source: ConfigSource, log: Logger, onAppState: (color: Color, state: AppState) => void) {
+    this.#source = source;
+    const config = source();
     this.#log = log;
     // Idle pooled sockets are dropped well before a typical app's keep-alive timeout (gunicorn's
     // gthread worker: 2 s, not announced; some apps 1 s) so we rarely reuse one it is closing:
@@ -32,7 +36,7 @@ export class Colors {
       green: new Target('green', config.colors.green.port, idle),
     };
     this.supervisor = config.app.start
-      ? new Supervisor(config, log, (color, state) => {
+      ? new Supervisor(source, log, (color, state) => {
           // A color stopped on purpose or unable to start answers 502 at once; one that is
           // starting, crashed or in backoff is worth holding requests for.
           this.#targets[color].holdable = state !== 'stopped' && state !== 'failed';
@@ -67,7 +71,7 @@ export class Colors {
   async startApps(roleOf: (color: Color) => Role): Promise<void> {
     if (!this.supervisor) return;
     await Promise.all(
-      COLORS.filter((c) => hasRelease(this.#config.root, c)).map((c) =>
+      COLORS.filter((c) => hasRelease(this.#source().root, c)).map((c) =>
         this.start(c, roleOf(c)).catch((err: Error) => this.#log.error({ color: c, err: err.message }, `${c} did not start`)),
       ),
     );
@@ -76,7 +80,7 @@ export class Colors {
   /** Starts (or restarts, undrained) `color`'s app and resolves when it is healthy. */
   async start(color: Color, role: Role): Promise<void> {
     const sup = this.#requireSupervisor();
-    const release = await readRelease(this.#config.root, color).catch(() => null);
+    const release = await readRelease(this.#source().root, color).catch(() => null);
     await sup.start(color, { commit: release?.commit ?? null, role });
   }
 
@@ -89,7 +93,7 @@ export class Colors {
     if (opts.live && !opts.force) {
       throw new BgError(
         'BG_STATE',
-        `${color} is live: stopping it takes the public site down (requests wait ${this.#config.holdMs} ms, then get 502); cut over first, or use --force`,
+        `${color} is live: stopping it takes the public site down (requests wait ${this.#source().holdMs} ms, then get 502); cut over first, or use --force`,
       );
     }
     const target = this.#targets[color];
@@ -113,7 +117,7 @@ export class Colors {
 
   async #drain(target: Target): Promise<{ cutOff: number; drainMs: number }> {
     const t0 = performance.now();
-    const cutOff = await target.drain(this.#config.drainTimeoutMs);
+    const cutOff = await target.drain(this.#source().drainTimeoutMs);
     return { cutOff, drainMs: Math.round(performance.now() - t0) };
   }
 
@@ -134,8 +138,8 @@ export class Colors {
       const why = snap ? `${snap.state}${snap.reason ? `: ${snap.reason}` : ''}` : 'not started (no release deployed)';
       throw new BgError('BG_UNHEALTHY', `${color} is not healthy (${why}); refusing to make it live (--force skips this check)`);
     }
-    const h = this.#config.app.health;
-    const port = this.#config.colors[color].port;
+    const h = this.#source().app.health;
+    const port = this.#source().colors[color].port;
     const r = await checkHealth(port, h.path, Math.min(h.timeoutMs, 5000));
     if (!r.ok) {
       throw new BgError(
@@ -147,7 +151,7 @@ export class Colors {
 
   async status(color: Color): Promise<ColorStatus> {
     const t = this.#targets[color];
-    const release = await readRelease(this.#config.root, color).catch(() => null);
+    const release = await readRelease(this.#source().root, color).catch(() => null);
     const counts = { inflight: t.inflight, served: t.served, errors5xx: t.errors5xx, websockets: t.websockets };
     const base = { port: t.port, commit: release?.commit ?? null, subject: release?.subject ?? null, release };
     const failed = this.#failed[color];
@@ -164,7 +168,7 @@ export class Colors {
       return { ...base, ...s, ...(failed ? { state: 'failed', healthy: false, reason: failed } : {}), ...counts };
     }
     // Apps started another way: all we know is whether the port answers.
-    const h = this.#config.app.health;
+    const h = this.#source().app.health;
     const probe = await checkHealth(t.port, h.path, Math.min(h.timeoutMs, 1000));
     return {
       ...base,

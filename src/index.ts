@@ -1,6 +1,6 @@
 // The embedding API: everything the CLI does, for Node hosts that run bgproxy inside
 // their own process (mount handleRequest/handleUpgrade on your http.Server).
-export { Bgproxy, type BgproxyOptions, type CutoverOptions, type CutoverResult, type Status, type ColorStatus } from './bgproxy.js';
+export { Bgproxy, type BgproxyOptions, type CutoverOptions, type CutoverResult, type ReloadPlan, type Status, type ColorStatus } from './bgproxy.js';
 export { type Color, type Config, type Role, loadConfig, parseConfig } from './config.js';
 export { BgError, type BgErrorCode, isBgError } from './errors.js';
 export { createLogger } from './log.js';

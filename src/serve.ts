@@ -5,17 +5,19 @@ import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Bgproxy } from './bgproxy.js';
-import { type Color, type Config, formatListen } from './config.js';
+import { Bgproxy, type ReloadPlan } from './bgproxy.js';
+import { type Color, type Config, formatListen, loadConfig } from './config.js';
 import { type CommandHandler, ControlServer } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
-import { closeGracefully, createProxyHttpServer } from './proxy/proxy-server.js';
+import { applyServerSettings, closeGracefully, createProxyHttpServer } from './proxy/proxy-server.js';
 
 export interface ServeOptions {
   config: Readonly<Config>;
   logger: Logger;
   accessLog?: boolean;
+  /** Reads the config again for a reload (default: ROOT/bgproxy.json); applies the same overrides as at start. */
+  readConfig?: () => Readonly<Config>;
 }
 
 export interface Running {
@@ -24,6 +26,8 @@ export interface Running {
   listen: string | null;
   /** Graceful stop: stop accepting, drain, close the control socket. Idempotent. */
   stop(): Promise<void>;
+  /** Reads the config again and applies it (see Bgproxy.reload); rejects, changing nothing, when it cannot. */
+  reload(): Promise<ReloadPlan>;
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
@@ -98,9 +102,15 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     throw new BgError('BG_LAYOUT', `${config.root} is not a bgproxy root (no run/ directory; run bgproxy init)`);
   }
   const bg = new Bgproxy({ config, logger, accessLog: opts.accessLog ?? true });
-  const control = new ControlServer(config.root, controlHandlers(bg), logger);
-  await control.listen();
+  const readConfig = opts.readConfig ?? (() => loadConfig(config.root));
   let server: http.Server | null = null;
+  const reload = async (): Promise<ReloadPlan> => {
+    const plan = await bg.reload(readConfig());
+    if (server) applyServerSettings(server, bg.config.timeouts, bg.config.limits);
+    return plan;
+  };
+  const control = new ControlServer(config.root, { ...controlHandlers(bg), reload: () => reload() }, logger);
+  await control.listen();
   if (config.mode === 'proxy') {
     server = createProxyHttpServer({ request: bg.handleRequest, upgrade: bg.handleUpgrade }, config.timeouts, config.limits);
     try {
@@ -127,9 +137,10 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     stopping ??= (async () => {
       logger.info({ event: 'shutdown' }, 'shutting down');
       const t0 = performance.now();
+      const drainMs = bg.config.drainTimeoutMs;
       const [closed] = await Promise.all([
-        server ? closeGracefully(server, config.drainTimeoutMs) : Promise.resolve({ forced: false }),
-        bg.close(config.drainTimeoutMs),
+        server ? closeGracefully(server, drainMs) : Promise.resolve({ forced: false }),
+        bg.close(drainMs),
       ]);
       await control.close();
       try {
@@ -139,5 +150,5 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     })();
     return stopping;
   };
-  return { bg, listen: bg.listenAddress, stop };
+  return { bg, listen: bg.listenAddress, stop, reload };
 }

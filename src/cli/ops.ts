@@ -1,6 +1,6 @@
-// Commands that talk to the running server: status, cutover, rollback.
+// Commands that talk to the running server: status, reload.
 import type { Command } from 'commander';
-import type { Status } from '../bgproxy.js';
+import type { ReloadPlan, Status } from '../bgproxy.js';
 import { resolveRoot } from '../config.js';
 import { controlRequest } from '../control/client.js';
 import { summarizeReport } from '../release/report.js';
@@ -66,4 +66,21 @@ export function registerOps(program: Command): void {
       const s = (await controlRequest(resolveRoot(f.root), 'status')) as Status;
       process.stdout.write(f.json ? `${JSON.stringify(s)}\n` : formatStatus(s));
     });
+  program
+    .command('reload')
+    .description('apply bgproxy.json to the running serve without a restart (what SIGHUP does), all or nothing')
+    .option('--root <dir>', 'the root directory')
+    .option('--json', 'print one JSON object')
+    .action(async (f: { root?: string; json?: boolean }) => {
+      const plan = (await controlRequest(resolveRoot(f.root), 'reload')) as ReloadPlan;
+      process.stdout.write(f.json ? `${JSON.stringify(plan)}\n` : formatReload(plan));
+    });
+}
+
+export function formatReload(plan: ReloadPlan): string {
+  if (plan.changed.length === 0) return 'config unchanged\n';
+  const later = plan.atNextStart.length
+    ? `the apps use ${plan.atNextStart.join(', ')} from their next start (bgproxy restart next, or the next deploy)\n`
+    : '';
+  return `reloaded: ${plan.changed.join(', ')}\n${later}`;
 }

@@ -19,8 +19,13 @@ export function registerServe(program: Command): void {
     .action(async (f: { root?: string; listen?: string; logLevel: string; accessLog: boolean }) => {
       if (!LEVELS.includes(f.logLevel)) throw new BgError('BG_USAGE', `--log-level must be one of ${LEVELS.join(', ')}`);
       const root = resolveRoot(f.root);
-      let config = loadConfig(root);
-      if (f.listen !== undefined) config = Object.freeze({ ...config, listen: parseListen(f.listen, '--listen') });
+      const listen = f.listen === undefined ? null : parseListen(f.listen, '--listen');
+      // At start and at each reload: bgproxy.json, with the --listen override kept.
+      const readConfig = () => {
+        const c = loadConfig(root);
+        return listen ? Object.freeze({ ...c, listen }) : c;
+      };
+      const config = readConfig();
       const logger = createLogger({ level: f.logLevel as LevelWithSilent });
       // A bug that escapes every handler: say so where systemd's journal sees it (the JSON
       // log is asynchronous), then exit so the service manager restarts serve. The apps keep
@@ -30,7 +35,17 @@ export function registerServe(program: Command): void {
         writeSync(2, `bgproxy serve: uncaught exception: ${err.stack ?? err}\n`);
         process.exit(70);
       });
-      const running = await startServer({ config, logger, accessLog: f.accessLog });
+      const running = await startServer({ config, logger, accessLog: f.accessLog, readConfig });
+      // SIGHUP (systemd's ExecReload) reloads bgproxy.json; the outcome goes to the log.
+      process.on('SIGHUP', () => {
+        logger.info({ event: 'signal', signal: 'SIGHUP' }, 'received SIGHUP: reloading the config');
+        running.reload().then(
+          (plan) => {
+            if (plan.changed.length === 0) logger.info({ event: 'reload', changed: [] }, 'config unchanged');
+          },
+          (err: Error) => logger.error({ event: 'reload-failed', error: err.message }, `reload refused: ${err.message}`),
+        );
+      });
       await new Promise<void>((resolve) => {
         const onSignal = (sig: string): void => {
           logger.info({ event: 'signal', signal: sig }, `received ${sig}`);

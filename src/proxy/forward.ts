@@ -68,7 +68,7 @@ interface PatchedProxy extends httpProxy {
 
 export class Forwarder {
   readonly #proxy: PatchedProxy;
-  readonly #opts: ForwarderOptions;
+  #opts: ForwarderOptions;
 
   constructor(opts: ForwarderOptions) {
     this.#opts = opts;
@@ -91,7 +91,7 @@ export class Forwarder {
     // An upstream that accepts an upgrade and never answers would hold the client forever;
     // the timeout covers the answer only, never the websocket's idle time afterwards.
     proxy.on('proxyReqWs', (proxyReq: ClientRequest, _req: IncomingMessage, socket: Socket) => {
-      proxyReq.setTimeout(opts.upstreamTimeoutMs, () => {
+      proxyReq.setTimeout(this.#opts.upstreamTimeoutMs, () => {
         (socket as Socket & { [WS_TIMED_OUT]?: boolean })[WS_TIMED_OUT] = true;
         proxyReq.destroy();
       });
@@ -108,6 +108,11 @@ export class Forwarder {
       proxyReq.once('response', clear);
     });
     this.#proxy = proxy;
+  }
+
+  /** A config reload: new upstream timeout and hold time for requests from now on. */
+  update(opts: Pick<ForwarderOptions, 'upstreamTimeoutMs' | 'holdMs'>): void {
+    this.#opts = { ...this.#opts, ...opts };
   }
 
   web(req: IncomingMessage, res: ServerResponse, target: Target): void {

@@ -92,16 +92,27 @@ function routeHost(req: IncomingMessage): string | null {
   return normalizeHost(req.headers.host);
 }
 
+/** What a config reload may change in the handlers; requests from then on use it. */
+export type HandlerSettings = Pick<HandlerOptions, 'router' | 'trustProxy' | 'limits'>;
+
 export interface Handlers {
   request(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  configure(settings: HandlerSettings): void;
 }
 
 export function createHandlers(opts: HandlerOptions): Handlers {
-  const { maxHeaders, maxUrlBytes: maxUrl } = opts.limits ?? DEFAULT_LIMITS;
-  const { router, table, forwarder, logger } = opts;
-  const trusted = new Set(opts.trustProxy.flatMap((a) => [a, `::ffff:${a}`]));
+  const { table, forwarder, logger } = opts;
+  let router = opts.router;
+  let { maxHeaders, maxUrlBytes: maxUrl } = opts.limits ?? DEFAULT_LIMITS;
+  let trusted = trustedSet(opts.trustProxy);
   const access = logger.child({ component: 'access' });
+
+  function configure(s: HandlerSettings): void {
+    router = s.router;
+    ({ maxHeaders, maxUrlBytes: maxUrl } = s.limits ?? DEFAULT_LIMITS);
+    trusted = trustedSet(s.trustProxy);
+  }
 
   /**
    * The checks every request and upgrade passes, in one place: limits, framing, Host, route.
@@ -161,7 +172,11 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     forwarder.ws(req, socket, head, target);
   }
 
-  return { request, upgrade };
+  return { request, upgrade, configure };
+}
+
+function trustedSet(addresses: readonly string[]): Set<string> {
+  return new Set(addresses.flatMap((a) => [a, `::ffff:${a}`]));
 }
 
 const CLIENT_ERROR_STATUS: Record<string, string> = {
@@ -180,23 +195,17 @@ export function checkIntervalMs(timeouts: TimeoutsConfig): number {
   return Math.max(25, Math.min(1000, Math.floor(shortest / 4)));
 }
 
-export function createProxyHttpServer(handlers: Handlers, timeouts: TimeoutsConfig, limits: LimitsConfig = DEFAULT_LIMITS): http.Server {
+export function createProxyHttpServer(handlers: Pick<Handlers, 'request' | 'upgrade'>, timeouts: TimeoutsConfig, limits: LimitsConfig = DEFAULT_LIMITS): http.Server {
   const server = http.createServer(
     {
-      requestTimeout: timeouts.requestMs,
-      // Node refuses a header timeout above the request timeout.
-      headersTimeout: timeouts.requestMs > 0 ? Math.min(timeouts.headersMs, timeouts.requestMs) : timeouts.headersMs,
       connectionsCheckingInterval: checkIntervalMs(timeouts),
-      keepAliveTimeout: timeouts.keepAliveMs,
       requireHostHeader: true,
       insecureHTTPParser: false,
       maxHeaderSize: limits.maxHeaderBytes,
     },
     handlers.request,
   );
-  // Node keeps the first maxHeadersCount fields and silently drops the rest: keep one more
-  // than the limit, so a request that fills it is answered 431 instead of forwarded mutilated.
-  server.maxHeadersCount = limits.maxHeaders + 1;
+  applyServerSettings(server, timeouts, limits);
   server.on('upgrade', handlers.upgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.destroyed) return;
@@ -208,6 +217,21 @@ export function createProxyHttpServer(handlers: Handlers, timeouts: TimeoutsConf
     socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
   });
   return server;
+}
+
+/**
+ * The server's timeouts and header count limit; at creation and again at a config reload
+ * (Node reads them per connection and at each check). The check interval and the header
+ * size limit are fixed at creation.
+ */
+export function applyServerSettings(server: http.Server, timeouts: TimeoutsConfig, limits: LimitsConfig): void {
+  server.requestTimeout = timeouts.requestMs;
+  // Node refuses a header timeout above the request timeout.
+  server.headersTimeout = timeouts.requestMs > 0 ? Math.min(timeouts.headersMs, timeouts.requestMs) : timeouts.headersMs;
+  server.keepAliveTimeout = timeouts.keepAliveMs;
+  // Node keeps the first maxHeadersCount fields and silently drops the rest: keep one more
+  // than the limit, so a request that fills it is answered 431 instead of forwarded mutilated.
+  server.maxHeadersCount = limits.maxHeaders + 1;
 }
 
 /**

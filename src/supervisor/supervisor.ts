@@ -32,13 +32,14 @@ export function releaseEnv(config: Config, color: Color, id: ReleaseIdentity): R
 }
 
 export class Supervisor {
-  readonly #config: Readonly<Config>;
+  /** The config as of now (a reload may replace it): each start reads it afresh. */
+  readonly #config: () => Readonly<Config>;
   readonly #log: Logger;
   readonly #apps = new Map<Color, AppProcess>();
   readonly #queues = new Map<Color, Promise<void>>();
   readonly #onState: (color: Color, state: AppState) => void;
 
-  constructor(config: Readonly<Config>, logger: Logger, onState: (color: Color, state: AppState) => void) {
+  constructor(config: () => Readonly<Config>, logger: Logger, onState: (color: Color, state: AppState) => void) {
     this.#config = config;
     this.#log = logger;
     this.#onState = onState;
@@ -46,7 +47,7 @@ export class Supervisor {
 
   /** The AppProcess of `color`, made fresh with the current release identity. */
   #make(color: Color, id: ReleaseIdentity): AppProcess {
-    const c = this.#config;
+    const c = this.#config();
     const app = new AppProcess({
       color,
       port: c.colors[color].port,
@@ -116,7 +117,7 @@ export class Supervisor {
    * only if the pidfile's process really is ours: its working directory is in the color.
    */
   async #stopLeftover(color: Color): Promise<void> {
-    const c = this.#config;
+    const c = this.#config();
     const pidFile = path.join(c.root, color, 'etc', 'app.pid');
     let pid: number;
     try {
