@@ -18,6 +18,28 @@ export interface ServeOptions {
   accessLog?: boolean;
   /** Reads the config again for a reload (default: ROOT/bgproxy.json); applies the same overrides as at start. */
   readConfig?: () => Readonly<Config>;
+  /**
+   * An already listening socket to serve on instead of binding `listen` (systemd socket
+   * activation: fd 3). Whoever passed it keeps it open across restarts of serve, so
+   * connections made meanwhile wait in its backlog instead of being refused.
+   */
+  listenFd?: number;
+}
+
+/**
+ * The listening socket systemd passed (socket activation, sd_listen_fds(3)): fd 3 when
+ * LISTEN_FDS is 1 or more and LISTEN_PID names this process. Removes both variables, so
+ * the apps serve starts do not think the socket is theirs.
+ */
+export function activatedListenFd(env: NodeJS.ProcessEnv = process.env, pid = process.pid): number | null {
+  const fds = Number(env.LISTEN_FDS ?? 0);
+  const forUs = env.LISTEN_PID === undefined || Number(env.LISTEN_PID) === pid;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+  if (!Number.isInteger(fds) || fds < 1 || !forUs) return null;
+  if (fds > 1) throw new BgError('BG_USAGE', `systemd passed ${fds} sockets (LISTEN_FDS); bgproxy serves one: give its .socket unit one ListenStream`);
+  return 3;
 }
 
 export interface Running {
@@ -30,10 +52,10 @@ export interface Running {
   reload(): Promise<ReloadPlan>;
 }
 
-function listen(server: http.Server, host: string, port: number): Promise<AddressInfo> {
+function listen(server: http.Server, where: { host: string; port: number } | { fd: number }): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port, backlog: 1024 }, () => {
+    server.listen({ ...where, backlog: 1024 }, () => {
       server.off('error', reject);
       resolve(server.address() as AddressInfo);
     });
@@ -113,19 +135,28 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
   await control.listen();
   if (config.mode === 'proxy') {
     server = createProxyHttpServer({ request: bg.handleRequest, upgrade: bg.handleUpgrade }, config.timeouts, config.limits);
+    const fd = opts.listenFd;
     try {
-      const addr = await listen(server, config.listen.host, config.listen.port);
+      const addr = await listen(server, fd === undefined ? config.listen : { fd });
       bg.listenAddress = formatListen({ host: addr.address, port: addr.port });
     } catch (err) {
       await control.close();
       const e = err as NodeJS.ErrnoException;
-      throw new BgError('BG_STATE', `cannot listen on ${formatListen(config.listen)}: ${e.code ?? e.message}`);
+      const where = fd === undefined ? formatListen(config.listen) : `the socket passed as fd ${fd}`;
+      throw new BgError('BG_STATE', `cannot listen on ${where}: ${e.code ?? e.message}`);
     }
   }
   const pidFile = path.join(config.root, 'run', 'bgproxy.pid');
   writeFileSync(pidFile, `${process.pid}\n`);
   logger.info(
-    { event: 'listening', listen: bg.listenAddress, mode: config.mode, live: bg.roles.live, root: config.root },
+    {
+      event: 'listening',
+      listen: bg.listenAddress,
+      ...(opts.listenFd !== undefined && server ? { activated: true } : {}),
+      mode: config.mode,
+      live: bg.roles.live,
+      root: config.root,
+    },
     bg.listenAddress ? `listening on ${bg.listenAddress}` : 'serving (nginx mode, no HTTP listener)',
   );
 
@@ -138,10 +169,10 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       logger.info({ event: 'shutdown' }, 'shutting down');
       const t0 = performance.now();
       const drainMs = bg.config.drainTimeoutMs;
-      const [closed] = await Promise.all([
-        server ? closeGracefully(server, drainMs) : Promise.resolve({ forced: false }),
-        bg.close(drainMs),
-      ]);
+      // Clients first, apps after: a request that arrives on a kept connection while
+      // closing still reaches a running app.
+      const closed = server ? await closeGracefully(server, drainMs) : { forced: false };
+      await bg.close(drainMs);
       await control.close();
       try {
         unlinkSync(pidFile);

@@ -4,7 +4,7 @@ import type { LevelWithSilent } from 'pino';
 import { loadConfig, parseListen, resolveRoot } from '../config.js';
 import { BgError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { startServer } from '../serve.js';
+import { activatedListenFd, startServer } from '../serve.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -35,7 +35,10 @@ export function registerServe(program: Command): void {
         writeSync(2, `bgproxy serve: uncaught exception: ${err.stack ?? err}\n`);
         process.exit(70);
       });
-      const running = await startServer({ config, logger, accessLog: f.accessLog, readConfig });
+      // Under a systemd .socket unit the listening socket is passed in (and outlives us).
+      const listenFd = activatedListenFd();
+      if (listenFd !== null && config.mode === 'nginx') logger.warn({ event: 'activation-ignored' }, 'nginx mode has no HTTP listener: the socket systemd passed is not used');
+      const running = await startServer({ config, logger, accessLog: f.accessLog, readConfig, ...(listenFd !== null ? { listenFd } : {}) });
       // SIGHUP (systemd's ExecReload) reloads bgproxy.json; the outcome goes to the log.
       process.on('SIGHUP', () => {
         logger.info({ event: 'signal', signal: 'SIGHUP' }, 'received SIGHUP: reloading the config');

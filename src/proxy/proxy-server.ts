@@ -2,7 +2,7 @@
 // count it there, forward it, log it. Also the http.Server with its timeouts and the
 // answers to requests Node's parser refuses.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { Role, LimitsConfig, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Forwarder } from './forward.js';
@@ -206,6 +206,7 @@ export function createProxyHttpServer(handlers: Pick<Handlers, 'request' | 'upgr
     handlers.request,
   );
   applyServerSettings(server, timeouts, limits);
+  trackConnections(server);
   server.on('upgrade', handlers.upgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.destroyed) return;
@@ -234,23 +235,93 @@ export function applyServerSettings(server: http.Server, timeouts: TimeoutsConfi
   server.maxHeadersCount = limits.maxHeaders + 1;
 }
 
+/** Per connection: requests in flight, when it was last busy, whether it became a websocket. */
+interface ConnState {
+  inflight: number;
+  lastActive: number;
+  upgraded: boolean;
+}
+
+interface Tracking {
+  sockets: Map<Socket, ConnState>;
+  responses: Set<ServerResponse>;
+  stopping: boolean;
+}
+
+const TRACKING = Symbol('bgproxy.tracking');
+type TrackedServer = http.Server & { [TRACKING]?: Tracking };
+
 /**
- * Stops accepting, closes idle keep-alive connections (again as requests finish), and
- * resolves once every connection is gone or `timeoutMs` passed (then they are cut).
+ * Follows every connection of `server` so a graceful close can tell a busy keep-alive
+ * connection from an idle one, and once closing answers with `Connection: close`.
  */
-export function closeGracefully(server: http.Server, timeoutMs: number): Promise<{ forced: boolean }> {
+function trackConnections(server: TrackedServer): void {
+  const t: Tracking = { sockets: new Map(), responses: new Set(), stopping: false };
+  server[TRACKING] = t;
+  server.on('connection', (socket: Socket) => {
+    t.sockets.set(socket, { inflight: 0, lastActive: performance.now(), upgraded: false });
+    socket.once('close', () => t.sockets.delete(socket));
+  });
+  // Before the handler: a request that arrives while closing is the connection's last.
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    const c = t.sockets.get(req.socket);
+    if (c) {
+      c.inflight++;
+      c.lastActive = performance.now();
+    }
+    if (t.stopping) res.shouldKeepAlive = false;
+    t.responses.add(res);
+    res.once('close', () => {
+      t.responses.delete(res);
+      if (c) {
+        c.inflight--;
+        c.lastActive = performance.now();
+      }
+    });
+  });
+  server.prependListener('upgrade', (req: IncomingMessage) => {
+    const c = t.sockets.get(req.socket);
+    if (c) c.upgraded = true;
+  });
+}
+
+/** How long a keep-alive connection must have been idle before a graceful close ends it. */
+export const IDLE_GRACE_MS = 500;
+
+/**
+ * Stops accepting (a socket passed in by systemd stays open for the next serve) and lets
+ * every connection finish its requests: each response from now on says `Connection: close`
+ * (so keep-alive clients move to a new connection rather than write into one being
+ * closed), connections idle for IDLE_GRACE_MS are closed, websockets once no HTTP request
+ * is in flight. Resolves once every connection is gone, or at `timeoutMs` (then they are cut).
+ */
+export function closeGracefully(server: http.Server, timeoutMs: number, idleGraceMs = IDLE_GRACE_MS): Promise<{ forced: boolean }> {
+  const t = (server as TrackedServer)[TRACKING];
+  if (!t) throw new Error('closeGracefully needs a server from createProxyHttpServer');
+  t.stopping = true;
+  for (const res of t.responses) if (!res.headersSent) res.shouldKeepAlive = false;
   return new Promise((resolve) => {
     let forced = false;
-    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const sweep = (): void => {
+      const now = performance.now();
+      let httpBusy = false;
+      for (const c of t.sockets.values()) if (!c.upgraded && c.inflight > 0) httpBusy = true;
+      for (const [socket, c] of t.sockets) {
+        if (c.upgraded ? !httpBusy : c.inflight === 0 && now - c.lastActive >= idleGraceMs) socket.destroy();
+      }
+    };
+    const timer = setInterval(sweep, 50);
     const deadline = setTimeout(() => {
       forced = true;
-      server.closeAllConnections();
+      for (const socket of t.sockets.keys()) socket.destroy();
     }, timeoutMs);
-    server.close(() => {
-      clearInterval(sweep);
+    // net's close, not http's: since Node 19 http.Server#close also closes every idle
+    // keep-alive connection at once, the race with a client writing its next request.
+    net.Server.prototype.close.call(server, () => {
+      clearInterval(timer);
       clearTimeout(deadline);
       resolve({ forced });
     });
-    server.closeIdleConnections();
+    sweep();
   });
 }
