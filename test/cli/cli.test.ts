@@ -3,19 +3,12 @@
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { colorHandler, startBackend } from '../helpers/backend.js';
-import { cli, serve } from '../helpers/cli.js';
+import { cli, initWithBackends, serve } from '../helpers/cli.js';
 import { get, request } from '../helpers/http.js';
 import { tempDir } from '../helpers/root.js';
 
 t.test('init, serve, status, cutover, rollback, graceful SIGTERM', async (t) => {
-  const blue = await startBackend(t, colorHandler('blue'));
-  const green = await startBackend(t, colorHandler('green'));
-  const root = path.join(tempDir(t), 'shop');
-  const init = await cli([
-    'init', '--root', root, '--host', 'shop.test', '--listen', '127.0.0.1:0',
-    '--blue-port', String(blue.port), '--green-port', String(green.port),
-  ]);
+  const { root, blue, green, init } = await initWithBackends(t, '127.0.0.1:0');
   t.equal(init.code, 0, init.stderr);
   t.match(init.stdout, /live -> blue, next -> green/);
   const cfg = JSON.parse(readFileSync(path.join(root, 'bgproxy.json'), 'utf8'));

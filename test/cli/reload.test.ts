@@ -3,19 +3,12 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { colorHandler, startBackend } from '../helpers/backend.js';
-import { cli, serve } from '../helpers/cli.js';
+import { cli, initWithBackends, serve } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
-import { editConfig, tempDir } from '../helpers/root.js';
+import { editConfig } from '../helpers/root.js';
 
 t.test('bgproxy reload and SIGHUP apply bgproxy.json; a bad one is refused in one line and nothing changes', async (t) => {
-  const blue = await startBackend(t, colorHandler('blue'));
-  const green = await startBackend(t, colorHandler('green'));
-  const root = path.join(tempDir(t), 'shop');
-  const init = await cli([
-    'init', '--root', root, '--host', 'shop.test', '--listen', '127.0.0.1:8080',
-    '--blue-port', String(blue.port), '--green-port', String(green.port),
-  ]);
+  const { root, green, init } = await initWithBackends(t, '127.0.0.1:8080');
   t.equal(init.code, 0, init.stderr);
   const file = path.join(root, 'bgproxy.json');
   const edit = (fn: Parameters<typeof editConfig>[1]): void => editConfig(root, fn);

@@ -2,6 +2,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
+import { type Backend, colorHandler, startBackend } from './backend.js';
+import { tempDir } from './root.js';
 
 type T = { teardown(fn: () => unknown): void };
 
@@ -81,4 +83,19 @@ export async function serve(t: T, root: string, extra: string[] = []): Promise<S
   const listening = await waitFor((l) => l.event === 'listening');
   const port = listening.listen ? Number(String(listening.listen).split(':').pop()) : 0;
   return { child, port, logs, waitFor, stop };
+}
+
+/**
+ * A root made with `bgproxy init` as a user types it (live host shop.test), its two colors
+ * served by test backends that answer their color's name.
+ */
+export async function initWithBackends(t: T & Parameters<typeof startBackend>[0], listen: string): Promise<{ root: string; blue: Backend; green: Backend; init: Awaited<ReturnType<typeof cli>> }> {
+  const blue = await startBackend(t, colorHandler('blue'));
+  const green = await startBackend(t, colorHandler('green'));
+  const root = path.join(tempDir(t), 'shop');
+  const init = await cli([
+    'init', '--root', root, '--host', 'shop.test', '--listen', listen,
+    '--blue-port', String(blue.port), '--green-port', String(green.port),
+  ]);
+  return { root, blue, green, init };
 }
