@@ -251,14 +251,17 @@ export class Bgproxy extends EventEmitter {
   }
 
   /** Deploys a commit into the next color (see deploy/deploy.ts); with cutover, makes it live once healthy. */
-  deploy(opts: DeployOptions & { cutover?: boolean } = {}, onProgress?: (p: DeployProgress) => void): Promise<DeployResult & { cutover?: CutoverResult }> {
+  deploy(
+    opts: DeployOptions & { cutover?: boolean; watchMs?: number } = {},
+    onProgress?: (p: DeployProgress) => void,
+  ): Promise<DeployResult & { cutover?: CutoverResult }> {
     return this.locked('deploy', async () => {
       const result = await deploy(this.#deployHost(), opts, (p) => {
         this.emit('deploy-progress', p);
         onProgress?.(p);
       });
       if (!opts.cutover) return result;
-      const cut = await this.#release('cutover', () => result.color, {}, onProgress);
+      const cut = await this.#release('cutover', () => result.color, opts.watchMs === undefined ? {} : { watchMs: opts.watchMs }, onProgress);
       return { ...result, cutover: cut };
     });
   }

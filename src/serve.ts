@@ -111,6 +111,7 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
           force: args.force === true,
           allowDirty: args.allowDirty === true,
           cutover: args.cutover === true,
+          ...optWatchMs(args.watchMs),
         },
         (p) => emit('progress', { ...p }),
       ),

@@ -115,9 +115,18 @@ export function registerRelease(program: Command): void {
     .option('--force', 'redeploy even if next already runs this commit')
     .option('--allow-dirty', 'deploy from a local working copy with uncommitted changes')
     .option('--cutover', 'once healthy, make it live')
-    .action(async (commit: string | undefined, f: { root?: string; from?: string; force?: boolean; allowDirty?: boolean; cutover?: boolean }) => {
+    .option('--watch <duration>', 'with --cutover: watch the new live color this long and roll back automatically (as cutover --watch)')
+    .action(async (commit: string | undefined, f: { root?: string; from?: string; force?: boolean; allowDirty?: boolean; cutover?: boolean; watch?: string }) => {
       const root = resolveRoot(f.root);
-      const args = { commit, from: f.from, force: f.force === true, allowDirty: f.allowDirty === true, cutover: f.cutover === true };
+      if (f.watch !== undefined && !f.cutover) throw new BgError('BG_USAGE', '--watch needs --cutover (a deploy alone switches nothing to watch)');
+      const args = {
+        commit,
+        from: f.from,
+        force: f.force === true,
+        allowDirty: f.allowDirty === true,
+        cutover: f.cutover === true,
+        ...(f.watch === undefined ? {} : { watchMs: parseDuration(f.watch, '--watch') }),
+      };
       const print = progressPrinter();
       const r = await viaServerOrLocal<DeployResult & { cutover?: CutoverResult }>(
         root,

@@ -6,6 +6,7 @@ import type { WatchReport } from '../../src/bgproxy.js';
 import { parseDuration } from '../../src/cli/release.js';
 import { controlRequest } from '../../src/control/client.js';
 import { readHistory } from '../../src/deploy/history.js';
+import { cli } from '../helpers/cli.js';
 import { get, request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { startReleaseSetup } from '../helpers/release.js';
@@ -95,6 +96,11 @@ t.test('a healthy release passes the watch; one that turns unhealthy is rolled b
   await p.bg.cutover({ watchMs: 10_000 });
   await p.bg.rollback();
   t.match((await p.bg.status()).watch, { state: 'stopped', reason: 'rollback started' }, 'a manual rollback ends the watch');
+
+  commit('v5');
+  const d = (await controlRequest(p.root, 'deploy', { cutover: true, watchMs: 10_000 })) as { cutover: { live: string; watch: unknown } };
+  t.match(d.cutover.watch, { state: 'watching', watchMs: 10_000 }, 'deploy --cutover --watch watches the cutover it makes');
+  await p.bg.rollback();
 });
 
 t.test('--watch durations', async (t) => {
@@ -106,4 +112,7 @@ t.test('--watch durations', async (t) => {
   t.throws(() => parseDuration('60', '--watch'), { code: 'BG_USAGE', message: /--watch: expected a duration like 500ms, 60s or 2m/ });
   t.throws(() => parseDuration('2d', '--watch'), { code: 'BG_USAGE' });
   t.throws(() => parseDuration('25h', '--watch'), { code: 'BG_USAGE' });
+  const alone = await cli(['deploy', '--watch', '60s', '--root', '/nonexistent']);
+  t.equal(alone.code, 2);
+  t.equal(alone.stderr, 'bgproxy: --watch needs --cutover (a deploy alone switches nothing to watch)');
 });
