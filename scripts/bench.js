@@ -20,6 +20,8 @@ import { parseArgs, promisify } from 'node:util';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PKG = path.resolve(HERE, '..');
 const BIN = path.join(PKG, 'bin', 'bgproxy.js');
+// Node's flags from the bin's shebang (`#!/usr/bin/env -S node FLAGS`): serve is measured as users run it.
+const BIN_NODE_FLAGS = (/^#!.*\bnode\s+(.*)$/.exec(readFileSync(BIN, 'utf8').split('\n')[0]) ?? [])[1]?.trim().split(/\s+/) ?? [];
 const EXAMPLE_APP = path.join(PKG, 'examples', 'node-app', 'server.js');
 const HOST = 'shop.test';
 const STATIC_BODY = 'hello from static upstream!\n'; // 28 bytes, as in the issue's measurements
@@ -224,7 +226,7 @@ async function startBgproxy(name, bluePort, greenPort, extra = [], env = {}) {
   // The access log goes to a file, as it would under a service manager.
   const log = path.join(tmp, `${name}.log`);
   const fd = openSync(log, 'w');
-  const child = spawn(process.execPath, [...extra, BIN, 'serve', '--root', root, ...(name.includes('nolog') ? ['--no-access-log'] : [])], {
+  const child = spawn(process.execPath, [...BIN_NODE_FLAGS, ...extra, BIN, 'serve', '--root', root, ...(name.includes('nolog') ? ['--no-access-log'] : [])], {
     stdio: ['ignore', fd, 'inherit'],
     env: { ...process.env, NODE_OPTIONS: '', ...env },
     cwd: tmp,
@@ -536,7 +538,7 @@ function markdown(r) {
   const m = r.machine;
   const f = (x, d = 0) => (x === null || x === undefined ? '-' : x.toFixed(d));
   const lines = [
-    `Machine: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}, nginx ${m.nginx ?? 'not installed'}; load: ${m.loadGenerator}, ${r.settings.rounds} interleaved rounds of ${r.settings.roundSeconds} s, medians; load average at start ${m.loadAvgAtStart.join(' ')}; ${m.date.slice(0, 10)}.`,
+    `Machine: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}${BIN_NODE_FLAGS.length ? ` (serve with ${BIN_NODE_FLAGS.join(' ')}, as bin/bgproxy.js runs it)` : ''}, nginx ${m.nginx ?? 'not installed'}; load: ${m.loadGenerator}, ${r.settings.rounds} interleaved rounds of ${r.settings.roundSeconds} s, medians; load average at start ${m.loadAvgAtStart.join(' ')}; ${m.date.slice(0, 10)}.`,
     '',
     '| upstream | path | req/s | p50 ms | p99 ms | proxy CPU ms / 1k req | proxy RSS after load (MB) | req/s vs nginx | p99 vs nginx |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|',

@@ -2,8 +2,9 @@
 // rollback, SIGTERM with a request in flight.
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import t from 'tap';
-import { cli, initWithBackends, serve } from '../helpers/cli.js';
+import { BIN, cli, initWithBackends, serve } from '../helpers/cli.js';
 import { get, request } from '../helpers/http.js';
 import { tempDir } from '../helpers/root.js';
 
@@ -95,4 +96,10 @@ t.test('bad config: exit 2, the key named in one line, nothing changed', async (
   t.match(r.stderr, /^bgproxy: config: colors: blue and green use the same port 1$/);
   const unknown = await cli(['frobnicate']);
   t.equal(unknown.code, 2);
+});
+
+t.test('the bin runs through its shebang (env -S node with flags), as npm links it', async (t) => {
+  const r = await execa(BIN, ['--version'], { reject: false, env: { NODE_OPTIONS: '' } });
+  t.equal(r.exitCode, 0, r.stderr);
+  t.equal(r.stdout, JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
 });
