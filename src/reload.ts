@@ -16,6 +16,8 @@ export interface ReloadPlan {
   changed: string[];
   /** The changed keys that a running app only sees at its next start. */
   atNextStart: string[];
+  /** What else the operator has to do for the change to show (nginx's own files). */
+  notes: string[];
 }
 
 function under(key: string, prefixes: readonly string[]): boolean {
@@ -48,5 +50,9 @@ export function planReload(current: Readonly<Config>, next: Readonly<Config>): R
   if ((current.app.start === null) !== (next.app.start === null)) {
     throw new BgError('BG_CONFIG', `config: app.start: ${next.app.start === null ? 'removing' : 'adding'} it changes who runs the apps; restart serve to apply it; nothing was reloaded`);
   }
-  return { changed, atNextStart: changed.filter((k) => under(k, AT_NEXT_START)) };
+  const notes: string[] = [];
+  if (next.mode === 'nginx' && changed.some((k) => under(k, ['hosts']))) {
+    notes.push('nginx serves the hosts from its site file: run bgproxy nginx-config, install its output and reload nginx');
+  }
+  return { changed, atNextStart: changed.filter((k) => under(k, AT_NEXT_START)), notes };
 }

@@ -82,5 +82,5 @@ export function formatReload(plan: ReloadPlan): string {
   const later = plan.atNextStart.length
     ? `the apps use ${plan.atNextStart.join(', ')} from their next start (bgproxy restart next, or the next deploy)\n`
     : '';
-  return `reloaded: ${plan.changed.join(', ')}\n${later}`;
+  return `reloaded: ${plan.changed.join(', ')}\n${later}${plan.notes.map((n) => `${n}\n`).join('')}`;
 }

@@ -4,7 +4,7 @@ import type { LevelWithSilent } from 'pino';
 import { loadConfig, parseListen, resolveRoot } from '../config.js';
 import { BgError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { activatedListenFd, startServer } from '../serve.js';
+import { activatedListenFd, type Running, startServer } from '../serve.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -38,25 +38,46 @@ export function registerServe(program: Command): void {
       // Under a systemd .socket unit the listening socket is passed in (and outlives us).
       const listenFd = activatedListenFd();
       if (listenFd !== null && config.mode === 'nginx') logger.warn({ event: 'activation-ignored' }, 'nginx mode has no HTTP listener: the socket systemd passed is not used');
-      const running = await startServer({ config, logger, accessLog: f.accessLog, readConfig, ...(listenFd !== null ? { listenFd } : {}) });
-      // SIGHUP (systemd's ExecReload) reloads bgproxy.json; the outcome goes to the log.
-      process.on('SIGHUP', () => {
-        logger.info({ event: 'signal', signal: 'SIGHUP' }, 'received SIGHUP: reloading the config');
+      // Signals count from now, also while serve starts: SIGHUP then reloads once it is up,
+      // SIGTERM/SIGINT stop it once it is up (the default action would leave the apps behind).
+      let running: Running | null = null;
+      let reloadPending = false;
+      let stopSignal: string | null = null;
+      const reload = (): void => {
+        if (!running) {
+          reloadPending = true;
+          return;
+        }
         running.reload().then(
           (plan) => {
             if (plan.changed.length === 0) logger.info({ event: 'reload', changed: [] }, 'config unchanged');
           },
           (err: Error) => logger.error({ event: 'reload-failed', error: err.message }, `reload refused: ${err.message}`),
         );
+      };
+      // SIGHUP (systemd's ExecReload) reloads bgproxy.json; the outcome goes to the log.
+      process.on('SIGHUP', () => {
+        logger.info({ event: 'signal', signal: 'SIGHUP' }, 'received SIGHUP: reloading the config');
+        reload();
       });
-      await new Promise<void>((resolve) => {
-        const onSignal = (sig: string): void => {
-          logger.info({ event: 'signal', signal: sig }, `received ${sig}`);
-          running.stop().then(resolve, resolve);
-        };
-        process.once('SIGTERM', onSignal);
-        process.once('SIGINT', onSignal);
+      let stopped = (): void => {};
+      const done = new Promise<void>((resolve) => {
+        stopped = resolve;
       });
+      const stop = (): void => {
+        running?.stop().then(stopped, stopped);
+      };
+      const onSignal = (sig: string): void => {
+        logger.info({ event: 'signal', signal: sig }, `received ${sig}`);
+        stopSignal = sig;
+        stop();
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+      running = await startServer({ config, logger, accessLog: f.accessLog, readConfig, ...(listenFd !== null ? { listenFd } : {}) });
+      if (stopSignal) stop();
+      else if (reloadPending) reload();
+      await done;
       logger.flush();
     });
 }

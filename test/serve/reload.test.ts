@@ -38,9 +38,11 @@ function idleCloseMs(port: number, waitMs: number): Promise<number | null> {
 t.test('planReload: the changed keys, the app settings that wait for a start, the keys that need a restart', async (t) => {
   const base = (over: Record<string, unknown> = {}): Config => parseConfig({ hosts: { live: ['a.test'] }, app: { start: 'node app.js' }, ...over }, '/srv/x');
   t.same(configChanges({ a: { b: 1, c: [1] } }, { a: { b: 2, c: [1] }, d: 0 }), ['a.b', 'd']);
-  t.same(planReload(base(), base()), { changed: [], atNextStart: [] });
+  t.same(planReload(base(), base()), { changed: [], atNextStart: [], notes: [] });
   const plan = planReload(base(), base({ hosts: { live: ['a.test', 'b.test'] }, holdMs: 100, app: { start: 'node app.js', env: { X: '1' } } }));
-  t.same(plan, { changed: ['app.env', 'holdMs', 'hosts.live'], atNextStart: ['app.env'] });
+  t.same(plan, { changed: ['app.env', 'holdMs', 'hosts.live'], atNextStart: ['app.env'], notes: [] });
+  const nginx = (hosts: string[]): Config => base({ mode: 'nginx', listen: '0.0.0.0:80', hosts: { live: hosts } });
+  t.match(planReload(nginx(['a.test']), nginx(['a.test', 'b.test'])).notes, [/run bgproxy nginx-config/], 'nginx mode: hosts live in nginx too');
   const refused: Array<[Record<string, unknown>, RegExp]> = [
     [{ listen: '127.0.0.1:81' }, /^config: listen: changed, and only a restart of serve applies it; nothing was reloaded$/],
     [{ colors: { blue: { port: 9000 } } }, /^config: colors\.blue\.port: changed/],
@@ -80,7 +82,7 @@ t.test('a reload applies hosts, limits and timeouts to the running proxy; keep-a
   t.ok(idle !== null, `then closed by the proxy after ${Math.round(idle ?? 0)} ms (keepAliveMs 300)`);
   t.equal(p.bg.config.timeouts.keepAliveMs, 300, 'status and later operations see the new config');
 
-  t.same(await p.reload(), { changed: [], atNextStart: [] }, 'reloading the same file changes nothing');
+  t.same(await p.reload(), { changed: [], atNextStart: [], notes: [] }, 'reloading the same file changes nothing');
   const stats = await load.stop();
   t.ok(stats.requests > 50, `${stats.requests} requests during the reloads`);
   t.same(stats.errors, [], 'no client error');
@@ -121,7 +123,7 @@ t.test('app settings reach a running app at its next start, not before', async (
     c.app.env = { ...c.app.env, GREETING: 'hello from $BG_COLOR' };
   });
   const plan = await p.reload();
-  t.same(plan, { changed: ['app.env'], atNextStart: ['app.env'] });
+  t.same(plan, { changed: ['app.env'], atNextStart: ['app.env'], notes: [] });
   t.notOk('GREETING' in (await env()), 'the running app keeps the environment it started with');
   await p.bg.restartColor('blue');
   await waitFor(async () => (await env()).GREETING !== undefined, 10_000, 'the restarted app');
