@@ -67,11 +67,8 @@ export class Bgproxy extends EventEmitter {
     if (repair.repaired) this.log.warn({ event: 'repair', detail: repair.repaired }, `roles repaired: ${repair.repaired}`);
     this.#roles = Object.freeze(repair.roles);
     this.#colors = new Colors(() => this.#config, this.log, (color, state) => this.emit('app-state', { color, state }));
-    const self = this;
     this.#watch = new WatchKeeper({
-      get config() {
-        return self.#config;
-      },
+      config: () => this.#config,
       log: this.log,
       emit: (event, data) => this.emit(event, data),
       target: (color) => this.#colors.target(color),

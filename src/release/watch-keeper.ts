@@ -12,7 +12,8 @@ import type { ReleaseAction } from './report.js';
 import { formatWatch, ReleaseWatch, type WatchStatus } from './watch.js';
 
 export interface WatchHost {
-  config: Readonly<Config>;
+  /** The config in force now (a reload may replace it). */
+  config(): Readonly<Config>;
   log: Logger;
   emit(event: string, data: unknown): void;
   target(color: Color): Target;
@@ -40,7 +41,7 @@ export class WatchKeeper {
   /** How long to watch after this switch: cutovers only, proxy mode only (nginx keeps the counters). */
   msFor(action: ReleaseAction, opts: CutoverOptions): number {
     if (action !== 'cutover') return 0;
-    const { config } = this.#host;
+    const config = this.#host.config();
     const ms = opts.watchMs ?? config.watch.watchMs;
     if (ms > 0 && config.mode === 'nginx') {
       if (opts.watchMs !== undefined) {
@@ -59,7 +60,8 @@ export class WatchKeeper {
   }
 
   start(color: Color, was: Color, watchMs: number, baseline: Baseline): WatchStatus {
-    const { config, log } = this.#host;
+    const { log } = this.#host;
+    const config = this.#host.config();
     const switchedAt = performance.now();
     this.#rollback = undefined;
     const probe = colorProbe(config, color, this.#host.target(color), this.#host.supervisor);
