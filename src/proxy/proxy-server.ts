@@ -268,6 +268,15 @@ function trackConnections(server: TrackedServer): Tracking {
   return t;
 }
 
+/**
+ * Clears the interval Node's http.Server runs for headersTimeout/requestTimeout, which only
+ * http's own close() clears (it is unref'd: a leftover only costs a wake-up per interval).
+ */
+function stopTimeoutChecks(server: http.Server): void {
+  const key = Object.getOwnPropertySymbols(server).find((k) => k.description === 'http.server.connectionsCheckingInterval');
+  if (key) clearInterval((server as unknown as Record<symbol, NodeJS.Timeout>)[key]);
+}
+
 /** How long a keep-alive connection must have been idle before a graceful close ends it. */
 export const IDLE_GRACE_MS = 500;
 
@@ -316,6 +325,7 @@ export function closeGracefully(server: http.Server, timeoutMs: number, idleGrac
     net.Server.prototype.close.call(server, () => {
       clearInterval(timer);
       clearTimeout(deadline);
+      stopTimeoutChecks(server);
       resolve({ forced });
     });
     sweep();
