@@ -1,12 +1,12 @@
 // `bgproxy serve`: the proxy listener, the Bgproxy instance and the control socket,
 // started in that order of safety (control socket first, so a second serve on the same
 // root fails before it binds anything) and stopped gracefully.
-import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Bgproxy, type ReloadPlan } from './bgproxy.js';
-import { type Color, type Config, formatListen, loadConfig } from './config.js';
+import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
+import { type Color, CONFIG_FILE, type Config, formatListen, loadConfig } from './config.js';
 import { type CommandHandler, ControlServer } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
@@ -126,13 +126,30 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
   }
   const bg = new Bgproxy({ config, logger, accessLog: opts.accessLog ?? true });
   const readConfig = opts.readConfig ?? (() => loadConfig(config.root));
+  // What serve runs is what the file held when it was last loaded; status says when it differs.
+  const configFile = path.join(config.root, CONFIG_FILE);
+  const fileStamp = (): string => {
+    try {
+      const st = statSync(configFile);
+      return `${st.mtimeMs}:${st.size}`;
+    } catch {
+      return 'missing';
+    }
+  };
+  let loaded = { at: new Date().toISOString(), stamp: fileStamp() };
   let server: http.Server | null = null;
   const reload = async (): Promise<ReloadPlan> => {
+    const stamp = fileStamp();
     const plan = await bg.reload(readConfig());
+    loaded = { at: new Date().toISOString(), stamp };
     if (server) applyServerSettings(server, bg.config.timeouts, bg.config.limits);
     return plan;
   };
-  const control = new ControlServer(config.root, { ...controlHandlers(bg), reload: () => reload() }, logger);
+  const status = async (): Promise<Status> => ({
+    ...(await bg.status()),
+    config: { file: configFile, loadedAt: loaded.at, changedSinceLoad: fileStamp() !== loaded.stamp },
+  });
+  const control = new ControlServer(config.root, { ...controlHandlers(bg), status, reload: () => reload() }, logger);
   await control.listen();
   if (config.mode === 'proxy') {
     server = createProxyHttpServer({ request: bg.handleRequest, upgrade: bg.handleUpgrade }, config.timeouts, config.limits);

@@ -69,4 +69,6 @@ export interface Status {
   lastRelease: ReleaseReport | null;
   /** The current or last post-cutover watch. */
   watch: WatchReport | null;
+  /** serve only: the config file, when serve last loaded it, and whether it changed since. */
+  config?: { file: string; loadedAt: string; changedSinceLoad: boolean };
 }

@@ -35,6 +35,9 @@ export function formatStatus(s: Status): string {
     ]);
     if (x.reason) notes.push(`${c}: ${x.reason}`);
   }
+  if (s.config?.changedSinceLoad) {
+    notes.push(`${s.config.file} has changed since serve loaded it (${s.config.loadedAt}): bgproxy reload applies it`);
+  }
   return `${head}\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}${formatLastRelease(s)}`;
 }
 

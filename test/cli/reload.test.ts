@@ -24,10 +24,14 @@ t.test('bgproxy reload and SIGHUP apply bgproxy.json; a bad one is refused in on
   t.equal(same.stdout, 'config unchanged', 'the --listen override is not a change');
 
   edit((c) => c.hosts.live.push('www.shop.test'));
+  const pending = await cli(['status', '--root', root]);
+  t.match(pending.stdout, /bgproxy\.json has changed since serve loaded it \(.*\): bgproxy reload applies it/, 'status says an edit is not applied yet');
   const r = await cli(['reload', '--root', root]);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'reloaded: hosts.live');
   t.equal(await status('www.shop.test'), 200);
+  const applied = await cli(['status', '--root', root, '--json']);
+  t.match(JSON.parse(applied.stdout).config, { file: path.join(root, 'bgproxy.json'), changedSinceLoad: false }, 'and no longer after the reload');
 
   edit((c) => {
     c.colors.green.port = green.port + 1;
