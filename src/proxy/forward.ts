@@ -5,7 +5,8 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
-import httpProxy from 'http-proxy';
+import type HttpProxy from 'http-proxy';
+import httpProxy from './http-proxy-loader.js';
 import type { Logger } from '../log.js';
 import { responseHeaders } from './headers.js';
 import type { Target } from './target.js';
@@ -61,7 +62,7 @@ type Req = IncomingMessage & { [CTX]?: Ctx };
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-interface PatchedProxy extends httpProxy {
+interface PatchedProxy extends HttpProxy {
   webPasses: Array<{ name: string }>;
   wsPasses: Array<{ name: string }>;
 }
