@@ -14,6 +14,17 @@ export function heapMb(): number {
 }
 
 /**
+ * Memory still referenced after a full collection, in MB: the JS heap plus Buffer memory
+ * (which lives outside the heap). Unlike RSS it does not count garbage not yet collected,
+ * nor socket buffers, so it shows what code holds on to.
+ */
+export function retainedMb(): number {
+  gc();
+  const m = process.memoryUsage();
+  return Math.round((m.heapUsed + m.arrayBuffers) / 1e5) / 10;
+}
+
+/**
  * Open sockets of this process (listeners, both ends of every connection, unref'd pooled
  * ones included), counted from /proc/self/fd; Node's handle lists skip unref'd sockets.
  */
