@@ -1,7 +1,7 @@
 // The two colors as bgproxy runs them: each one's upstream Target, its app process (when
 // bgproxy supervises), and whether it is fit to go live. Stopping or restarting a color
 // always drains it first.
-import { type Color, type Config, COLORS, type Role } from './config.js';
+import { type Color, COLORS, type ConfigSource, type Role } from './config.js';
 import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
@@ -10,9 +10,6 @@ import type { AppState } from './supervisor/app-process.js';
 import { checkHealth } from './supervisor/health-check.js';
 import { hasRelease, Supervisor } from './supervisor/supervisor.js';
 import type { ColorStatus } from './types.js';
-
-/** The config as of now: a reload may replace it between two calls. */
-export type ConfigSource = () => Readonly<Config>;
 
 export class Colors {
   readonly #source: ConfigSource;

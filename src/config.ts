@@ -133,6 +133,9 @@ export interface Config {
 
 export const CONFIG_FILE = 'bgproxy.json';
 
+/** The config in force now: a reload may replace it between two calls. */
+export type ConfigSource = () => Readonly<Config>;
+
 export const DEFAULTS = {
   listen: '0.0.0.0:80',
   bluePort: 8888,

@@ -6,7 +6,7 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
-import { type Color, CONFIG_FILE, type Config, formatListen, loadConfig } from './config.js';
+import { type Color, CONFIG_FILE, type Config, type ConfigSource, formatListen, loadConfig } from './config.js';
 import { type CommandHandler, ControlServer } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
@@ -17,7 +17,7 @@ export interface ServeOptions {
   logger: Logger;
   accessLog?: boolean;
   /** Reads the config again for a reload (default: ROOT/bgproxy.json); applies the same overrides as at start. */
-  readConfig?: () => Readonly<Config>;
+  readConfig?: ConfigSource;
   /**
    * An already listening socket to serve on instead of binding `listen` (systemd socket
    * activation: fd 3). Whoever passed it keeps it open across restarts of serve, so

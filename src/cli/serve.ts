@@ -42,7 +42,6 @@ export function registerServe(program: Command): void {
       // SIGTERM/SIGINT stop it once it is up (the default action would leave the apps behind).
       let running: Running | null = null;
       let reloadPending = false;
-      let stopSignal: string | null = null;
       const reload = (): void => {
         if (!running) {
           reloadPending = true;
@@ -60,24 +59,18 @@ export function registerServe(program: Command): void {
         logger.info({ event: 'signal', signal: 'SIGHUP' }, 'received SIGHUP: reloading the config');
         reload();
       });
-      let stopped = (): void => {};
-      const done = new Promise<void>((resolve) => {
-        stopped = resolve;
+      const signalled = new Promise<void>((resolve) => {
+        const onSignal = (sig: string): void => {
+          logger.info({ event: 'signal', signal: sig }, `received ${sig}`);
+          resolve();
+        };
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
       });
-      const stop = (): void => {
-        running?.stop().then(stopped, stopped);
-      };
-      const onSignal = (sig: string): void => {
-        logger.info({ event: 'signal', signal: sig }, `received ${sig}`);
-        stopSignal = sig;
-        stop();
-      };
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
       running = await startServer({ config, logger, accessLog: f.accessLog, readConfig, ...(listenFd !== null ? { listenFd } : {}) });
-      if (stopSignal) stop();
-      else if (reloadPending) reload();
-      await done;
+      if (reloadPending) reload();
+      await signalled;
+      await running.stop();
       logger.flush();
     });
 }

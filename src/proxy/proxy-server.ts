@@ -196,7 +196,7 @@ export function checkIntervalMs(timeouts: TimeoutsConfig): number {
 }
 
 export function createProxyHttpServer(handlers: Pick<Handlers, 'request' | 'upgrade'>, timeouts: TimeoutsConfig, limits: LimitsConfig = DEFAULT_LIMITS): http.Server {
-  let tracking: Tracking | null = null;
+  const tracking: Tracking = { sockets: new Set(), upgraded: new WeakSet(), stopping: false };
   const server = http.createServer(
     {
       connectionsCheckingInterval: checkIntervalMs(timeouts),
@@ -206,12 +206,12 @@ export function createProxyHttpServer(handlers: Pick<Handlers, 'request' | 'upgr
     },
     (req, res) => {
       // While closing, every response is its connection's last (see closeGracefully).
-      if (tracking?.stopping) res.shouldKeepAlive = false;
+      if (tracking.stopping) res.shouldKeepAlive = false;
       handlers.request(req, res);
     },
   );
   applyServerSettings(server, timeouts, limits);
-  tracking = trackConnections(server);
+  trackConnections(server, tracking);
   server.on('upgrade', handlers.upgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.destroyed) return;
@@ -257,15 +257,13 @@ type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
  * 'request' listener and a 'close' listener per response cost 15% of throughput), so a
  * graceful close can find the idle ones and the responses still to be answered.
  */
-function trackConnections(server: TrackedServer): Tracking {
-  const t: Tracking = { sockets: new Set(), upgraded: new WeakSet(), stopping: false };
+function trackConnections(server: TrackedServer, t: Tracking): void {
   server[TRACKING] = t;
   server.on('connection', (socket: Socket) => {
     t.sockets.add(socket);
     socket.once('close', () => t.sockets.delete(socket));
   });
   server.prependListener('upgrade', (req: IncomingMessage) => t.upgraded.add(req.socket));
-  return t;
 }
 
 /**

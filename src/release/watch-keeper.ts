@@ -1,7 +1,7 @@
 // The post-cutover watch as bgproxy runs it: when to watch, the level before the switch,
 // the ReleaseWatch itself, and what happens when it trips (an automatic rollback, timed
 // and reported in status).
-import type { Color, Config } from '../config.js';
+import type { Color, ConfigSource } from '../config.js';
 import { BgError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Target } from '../proxy/target.js';
@@ -12,8 +12,7 @@ import type { ReleaseAction } from './report.js';
 import { formatWatch, ReleaseWatch, type WatchStatus } from './watch.js';
 
 export interface WatchHost {
-  /** The config in force now (a reload may replace it). */
-  config(): Readonly<Config>;
+  config: ConfigSource;
   log: Logger;
   emit(event: string, data: unknown): void;
   target(color: Color): Target;

@@ -2,7 +2,7 @@
 // the environment each gets, and one AppProcess per color.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { type Color, COLORS, type Config, type Role, appEnv } from '../config.js';
+import { type Color, COLORS, type Config, type ConfigSource, type Role, appEnv } from '../config.js';
 import type { Logger } from '../log.js';
 import { type AppSnapshot, type AppState, AppProcess } from './app-process.js';
 import { groupMembers, signalGroup, waitGroupGone } from './process-group.js';
@@ -33,13 +33,13 @@ export function releaseEnv(config: Config, color: Color, id: ReleaseIdentity): R
 
 export class Supervisor {
   /** The config as of now (a reload may replace it): each start reads it afresh. */
-  readonly #config: () => Readonly<Config>;
+  readonly #config: ConfigSource;
   readonly #log: Logger;
   readonly #apps = new Map<Color, AppProcess>();
   readonly #queues = new Map<Color, Promise<void>>();
   readonly #onState: (color: Color, state: AppState) => void;
 
-  constructor(config: () => Readonly<Config>, logger: Logger, onState: (color: Color, state: AppState) => void) {
+  constructor(config: ConfigSource, logger: Logger, onState: (color: Color, state: AppState) => void) {
     this.#config = config;
     this.#log = logger;
     this.#onState = onState;
