@@ -11,6 +11,7 @@ import { type Logger, silentLogger } from './log.js';
 import { nginxCutover } from './nginx/cutover.js';
 import { Forwarder } from './proxy/forward.js';
 import { createHandlers, type Handlers } from './proxy/proxy-server.js';
+import type { Gate } from './proxy/gate.js';
 import { Router } from './proxy/router.js';
 import type { Target } from './proxy/target.js';
 import { type DeployHost, type DeployOptions, type DeployProgress, type DeployResult, deploy } from './deploy/deploy.js';
@@ -48,6 +49,8 @@ export class Bgproxy extends EventEmitter {
   #roles: Readonly<Roles>;
   readonly #forwarder: Forwarder;
   readonly #handlers: Handlers;
+  /** Asked in order before each request is forwarded (TLS, traffic controls); see proxy/gate.ts. */
+  readonly #gates: Gate[] = [];
   /** The live color before the last cutover, for rollback. */
   #previous: { color: Color; commit: string | null } | null = null;
   listenAddress: string | null = null;
@@ -85,7 +88,10 @@ export class Bgproxy extends EventEmitter {
       retryBodyMax: 64 * 1024,
       logger: this.log.child({ component: 'proxy' }),
     });
-    const table = { targetFor: (role: Role): Target => this.#colors.target(this.#roles[role]) };
+    const table = {
+      targetFor: (role: Role): Target => this.#colors.target(this.#roles[role]),
+      targetOf: (color: Color): Target => this.#colors.target(color),
+    };
     this.#handlers = createHandlers({
       router: new Router(this.config.hosts, this.config.unknownHost),
       table,
@@ -94,6 +100,7 @@ export class Bgproxy extends EventEmitter {
       logger: this.log,
       accessLog: opts.accessLog ?? true,
       limits: this.config.limits,
+      gates: this.#gates,
     });
   }
 

@@ -3,9 +3,10 @@
 // answers to requests Node's parser refuses.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
-import type { Role, LimitsConfig, TimeoutsConfig } from '../config.js';
+import type { Color, Role, LimitsConfig, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Forwarder } from './forward.js';
+import type { Answer, Forward, Gate, RequestView, Verdict } from './gate.js';
 import { prepareRequestHeaders } from './headers.js';
 import { normalizeHost } from './host.js';
 import type { Router } from './router.js';
@@ -17,6 +18,8 @@ export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 1
 export interface RouteTable {
   /** The target that `role` points at right now. */
   targetFor(role: Role): Target;
+  /** The target of a color (a gate may send a request to the other color: canary). */
+  targetOf(color: Color): Target;
 }
 
 export interface HandlerOptions {
@@ -28,6 +31,8 @@ export interface HandlerOptions {
   /** Log one line per request (pino, asynchronous). */
   accessLog: boolean;
   limits?: LimitsConfig;
+  /** Policies asked in order before a request is forwarded (see gate.ts). */
+  gates?: readonly Gate[];
 }
 
 function plain(res: ServerResponse, status: number, body: string, close = false): void {
@@ -95,6 +100,75 @@ function routeHost(req: IncomingMessage): string | null {
 /** What a config reload may change in the handlers; requests from then on use it. */
 export type HandlerSettings = Pick<HandlerOptions, 'router' | 'trustProxy' | 'limits'>;
 
+function viewOf(req: IncomingMessage, host: string, route: Role, trusted: boolean, upgrade: boolean): RequestView {
+  const socket = req.socket as Socket & { encrypted?: boolean; servername?: string | false };
+  return {
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    host,
+    role: route,
+    remoteAddress: socket.remoteAddress ?? '',
+    trustedPeer: trusted,
+    tls: socket.encrypted ? { servername: socket.servername || null } : null,
+    upgrade,
+    header: (name) => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    },
+  };
+}
+
+/** Asks each gate in order: the first answer or wait wins; forward changes add up (null: none). */
+function runGates(gates: readonly Gate[], view: RequestView, from = 0): Verdict | null {
+  let fwd: Forward | null = null;
+  for (let i = from; i < gates.length; i++) {
+    const v = gates[i]!.check(view);
+    if (v === null) continue;
+    if (v.kind === 'answer') return v;
+    if (v.kind === 'wait') {
+      const prior = fwd;
+      return {
+        kind: 'wait',
+        until: v.until.then((after) => {
+          if (after !== null && after.kind !== 'forward') return after;
+          const base = after === null ? prior : mergeForward(prior, after);
+          const rest = runGates(gates, view, i + 1);
+          if (rest === null) return base;
+          return rest.kind === 'forward' ? mergeForward(base, rest) : rest;
+        }),
+      };
+    }
+    fwd = mergeForward(fwd, v);
+  }
+  return fwd;
+}
+
+function mergeForward(a: Forward | null, b: Forward): Forward {
+  if (a === null) return b;
+  return {
+    kind: 'forward',
+    color: b.color ?? a.color,
+    stripRequestHeaders: [...(a.stripRequestHeaders ?? []), ...(b.stripRequestHeaders ?? [])],
+    addResponseHeaders: [...(a.addResponseHeaders ?? []), ...(b.addResponseHeaders ?? [])],
+  };
+}
+
+function answerHttp(res: ServerResponse, a: Answer, head: boolean): void {
+  const headers: Array<[string, string]> = [['cache-control', 'no-store']];
+  for (const [n, v] of a.headers ?? []) headers.push([n, v]);
+  if (!headers.some(([n]) => n.toLowerCase() === 'content-type')) headers.push(['content-type', 'text/plain; charset=utf-8']);
+  headers.push(['content-length', String(Buffer.byteLength(a.body))]);
+  if (a.close) headers.push(['connection', 'close']);
+  res.writeHead(a.status, headers.flat());
+  res.end(head ? undefined : a.body);
+}
+
+function answerSocket(socket: Socket, a: Answer): void {
+  let head = `HTTP/1.1 ${a.status} ${http.STATUS_CODES[a.status] ?? ''}\r\n`;
+  for (const [n, v] of a.headers ?? []) head += `${n}: ${v}\r\n`;
+  socket.end(`${head}Content-Length: ${Buffer.byteLength(a.body)}\r\nConnection: close\r\n\r\n${a.body}`);
+}
+
 export interface Handlers {
   request(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
@@ -106,6 +180,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   let router = opts.router;
   let { maxHeaders, maxUrlBytes: maxUrl } = opts.limits ?? DEFAULT_LIMITS;
   let trusted = trustedSet(opts.trustProxy);
+  const gates = opts.gates ?? [];
   const access = logger.child({ component: 'access' });
 
   function configure(s: HandlerSettings): void {
@@ -135,10 +210,39 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     const a = admit(req);
     // 421 leaves the request well framed; other refusals close, so an unread body is never read as a request.
     if ('status' in a) return plain(res, a.status, `bgproxy: ${a.reason}\n`, a.status !== 421);
-    const { host, route, target } = a;
+    const { host, route } = a;
+    const remote = req.socket.remoteAddress ?? '';
+    const isTrusted = trusted.has(remote);
+    if (gates.length > 0) {
+      const v = runGates(gates, viewOf(req, host, route, isTrusted, false));
+      if (v !== null && v.kind === 'wait') {
+        v.until.then(
+          (after) => !res.destroyed && forward(req, res, host, route, isTrusted, started, after),
+          () => !res.destroyed && plain(res, 503, 'bgproxy: unavailable\n', true),
+        );
+        return;
+      }
+      return forward(req, res, host, route, isTrusted, started, v);
+    }
+    forward(req, res, host, route, isTrusted, started, null);
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, host: string, route: Role, isTrusted: boolean, started: number, v: Verdict | null): void {
+    if (v !== null && v.kind === 'answer') return answerHttp(res, v, req.method === 'HEAD');
+    const fwd = v !== null && v.kind === 'forward' ? v : null;
+    const target = fwd?.color !== undefined ? table.targetOf(fwd.color) : table.targetFor(route);
     target.track(res, route);
     const remote = req.socket.remoteAddress ?? '';
-    prepareRequestHeaders(req, { remoteAddress: remote, trusted: trusted.has(remote) }, false);
+    if (fwd?.stripRequestHeaders) for (const h of fwd.stripRequestHeaders) delete req.headers[h];
+    if (fwd?.addResponseHeaders) {
+      const add = fwd.addResponseHeaders;
+      const writeHead = res.writeHead;
+      res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+        for (const [n, val] of add) this.appendHeader(n, val);
+        return writeHead.apply(this, args);
+      } as ServerResponse['writeHead'];
+    }
+    prepareRequestHeaders(req, { remoteAddress: remote, trusted: isTrusted }, false);
     if (opts.accessLog) {
       const method = req.method;
       const path = req.url;
@@ -164,7 +268,27 @@ export function createHandlers(opts: HandlerOptions): Handlers {
       socket.end(`HTTP/1.1 ${a.status} ${a.text}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
       return;
     }
-    const { host, target } = a;
+    const { host, route } = a;
+    const remote = socket.remoteAddress ?? '';
+    if (gates.length > 0) {
+      const v = runGates(gates, viewOf(req, host, route, trusted.has(remote), true));
+      if (v !== null && v.kind === 'wait') {
+        v.until.then(
+          (after) => !socket.destroyed && upgradeTo(req, socket, head, host, route, after),
+          () => socket.destroy(),
+        );
+        return;
+      }
+      return upgradeTo(req, socket, head, host, route, v);
+    }
+    upgradeTo(req, socket, head, host, route, null);
+  }
+
+  function upgradeTo(req: IncomingMessage, socket: Socket, head: Buffer, host: string, route: Role, v: Verdict | null): void {
+    if (v !== null && v.kind === 'answer') return answerSocket(socket, v);
+    const fwd = v !== null && v.kind === 'forward' ? v : null;
+    const target = fwd?.color !== undefined ? table.targetOf(fwd.color) : table.targetFor(route);
+    if (fwd?.stripRequestHeaders) for (const h of fwd.stripRequestHeaders) delete req.headers[h];
     target.trackSocket(socket);
     const remote = socket.remoteAddress ?? '';
     prepareRequestHeaders(req, { remoteAddress: remote, trusted: trusted.has(remote) }, true);
