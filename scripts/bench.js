@@ -6,6 +6,7 @@
 // errors keep-alive and new-connection clients see across 10 cutovers in 10 s, bgproxy vs
 // `nginx -s reload`. Writes bench/results.json and bench/results.md. Not part of npm test.
 //
+// Two reference forwarders (bench/ref-http.js, bench/ref-undici.js) run in the same rounds.
 //   node scripts/bench.js [--duration S] [--rounds N] [--connections N] [--upstreams static,node]
 //                         [--profile DIR]   (instead: bgproxy under --cpu-prof, log on and off)
 import { execFile, spawn } from 'node:child_process';
@@ -239,6 +240,18 @@ async function startBgproxy(name, bluePort, greenPort, extra = [], env = {}) {
     if (Date.now() > until || child.exitCode !== null) throw new Error(`${name} did not start: ${readFileSync(log, 'utf8').slice(-1000)}`);
     await sleep(50);
   }
+}
+
+/** One of the reference forwarders in bench/ (plain Node, no bgproxy code) in front of `upstreamPort`. */
+async function startReference(name, upstreamPort) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(PKG, 'bench', `${name}.js`), String(port), String(upstreamPort)], {
+    stdio: 'ignore',
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  track(child, name);
+  await waitHttp(port);
+  return { child, pid: child.pid, port };
 }
 
 // ---- the load generator ----
@@ -497,6 +510,11 @@ async function main() {
       { name: 'bgproxy-no-log', port: bg[`${up}-nolog`].port, pids: () => [bg[`${up}-nolog`].pid] },
     ];
     if (ng) targets.push({ name: 'nginx', port: ng.ports[up], pids: nginxPids });
+    // The floor of Node's stack, in the same rounds: http.request + pipe, and undici's dispatch.
+    for (const ref of ['ref-http', 'ref-undici']) {
+      const r = await startReference(ref, upPort);
+      targets.push({ name: ref, port: r.port, pids: () => [r.pid] });
+    }
     results.throughput[up] = await throughput(up, targets);
   }
 
@@ -540,14 +558,15 @@ function markdown(r) {
   const lines = [
     `Machine: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, Node ${m.node}${BIN_NODE_FLAGS.length ? ` (serve with ${BIN_NODE_FLAGS.join(' ')}, as bin/bgproxy.js runs it)` : ''}, nginx ${m.nginx ?? 'not installed'}; load: ${m.loadGenerator}, ${r.settings.rounds} interleaved rounds of ${r.settings.roundSeconds} s, medians; load average at start ${m.loadAvgAtStart.join(' ')}; ${m.date.slice(0, 10)}.`,
     '',
-    '| upstream | path | req/s | p50 ms | p99 ms | proxy CPU ms / 1k req | proxy RSS after load (MB) | req/s vs nginx | p99 vs nginx |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| upstream | path | req/s | p50 ms | p99 ms | proxy CPU ms / 1k req | proxy RSS after load (MB) | req/s vs nginx | p99 vs nginx | req/s vs fastest reference |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const [up, rows] of Object.entries(r.throughput)) {
     const ng = rows.nginx;
+    const ref = fastestReference(rows);
     for (const [name, x] of Object.entries(rows)) {
       lines.push(
-        `| ${up} | ${name} | ${f(x.rps)} | ${f(x.p50, 2)} | ${f(x.p99, 2)} | ${f(x.cpuMsPer1k, 1)} | ${f(x.rssMb, 1)} | ${ng ? `${(x.rps / ng.rps).toFixed(2)}x` : '-'} | ${ng ? `${(x.p99 / ng.p99).toFixed(2)}x` : '-'} |`,
+        `| ${up} | ${name} | ${f(x.rps)} | ${f(x.p50, 2)} | ${f(x.p99, 2)} | ${f(x.cpuMsPer1k, 1)} | ${f(x.rssMb, 1)} | ${ng ? `${(x.rps / ng.rps).toFixed(2)}x` : '-'} | ${ng ? `${(x.p99 / ng.p99).toFixed(2)}x` : '-'} | ${ref ? `${(x.rps / ref.rps).toFixed(2)}x` : '-'} |`,
       );
     }
   }
@@ -559,9 +578,15 @@ function markdown(r) {
   return `${lines.join('\n')}\n`;
 }
 
+/** The faster of the two reference forwarders in this run (by median req/s). */
+function fastestReference(rows) {
+  const refs = ['ref-http', 'ref-undici'].map((k) => rows[k] && { name: k, ...rows[k] }).filter(Boolean);
+  return refs.sort((a, b) => b.rps - a.rps)[0] ?? null;
+}
+
 /** The issue's targets against this run's numbers: met or missed, never adjusted. */
 function targetsTable(r) {
-  const rows = ['| target (issue 6) | measured | met |', '|---|---|---|'];
+  const rows = ['| target (issue 11) | measured | met |', '|---|---|---|'];
   const add = (what, value, ok) => rows.push(`| ${what} | ${value} | ${ok === null ? 'n/a' : ok ? 'yes' : '**no**'} |`);
   for (const [up, min] of [['static', 0.4], ['node', 0.65]]) {
     const t = r.throughput[up];
@@ -569,6 +594,10 @@ function targetsTable(r) {
     const ratio = t.nginx ? t.bgproxy.rps / t.nginx.rps : null;
     add(`bgproxy (access log on) >= ${min.toFixed(2)}x nginx req/s, ${up} upstream`, ratio === null ? 'no nginx' : `${ratio.toFixed(2)}x (no log: ${(t['bgproxy-no-log'].rps / t.nginx.rps).toFixed(2)}x)`, ratio === null ? null : ratio >= min);
     const p = t.nginx ? t.bgproxy.p99 / t.nginx.p99 : null;
+    const ref = fastestReference(t);
+    if (up === 'static' && ref) add(`bgproxy (access log on) >= 1.0x the fastest reference forwarder (${ref.name})`, `${(t.bgproxy.rps / ref.rps).toFixed(2)}x`, t.bgproxy.rps >= ref.rps);
+    if (up === 'static' && t.bgproxy.cpuMsPer1k !== null) add('proxy CPU <= 60 ms per 1,000 requests (static, access log on)', `${t.bgproxy.cpuMsPer1k.toFixed(1)} ms`, t.bgproxy.cpuMsPer1k <= 60);
+    add(`access log costs <= 5% of throughput, ${up} upstream`, `${((1 - t.bgproxy.rps / t['bgproxy-no-log'].rps) * 100).toFixed(1)}%`, t.bgproxy.rps >= 0.95 * t['bgproxy-no-log'].rps);
     add(`p99 <= 3x nginx's, ${up} upstream`, p === null ? 'no nginx' : `${p.toFixed(2)}x (${t.bgproxy.p99.toFixed(1)} vs ${t.nginx.p99.toFixed(1)} ms)`, p === null ? null : p <= 3);
     add(`RSS after load <= 80 MB, ${up} upstream`, `${t.bgproxy.rssMb.toFixed(1)} MB (idle before load ${t.bgproxy.rssIdleMb.toFixed(1)} MB; private/anon after load ${t.bgproxy.anonMb.toFixed(1)} MB)`, t.bgproxy.rssMb <= 80);
   }

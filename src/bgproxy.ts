@@ -9,8 +9,9 @@ import { BgError } from './errors.js';
 import { type Roles, repairRoles, writeRoles } from './layout/roles.js';
 import { type Logger, silentLogger } from './log.js';
 import { nginxCutover } from './nginx/cutover.js';
-import { Forwarder } from './proxy/forward.js';
+import type { ExchangeSettings } from './proxy/exchange.js';
 import { createHandlers, type Handlers } from './proxy/proxy-server.js';
+import { engineClock } from './proxy/upstream.js';
 import type { Gate } from './proxy/gate.js';
 import { Router } from './proxy/router.js';
 import type { Target } from './proxy/target.js';
@@ -47,8 +48,10 @@ export class Bgproxy extends EventEmitter {
   #config: Readonly<Config>;
   readonly log: Logger;
   #roles: Readonly<Roles>;
-  readonly #forwarder: Forwarder;
+  /** Read by every exchange: a reload changes these in place. */
+  readonly #exchange: ExchangeSettings;
   readonly #handlers: Handlers;
+  #tick: NodeJS.Timeout | null = null;
   /** Asked in order before each request is forwarded (TLS, traffic controls); see proxy/gate.ts. */
   readonly #gates: Gate[] = [];
   /** The live color before the last cutover, for rollback. */
@@ -82,12 +85,14 @@ export class Bgproxy extends EventEmitter {
         return () => this.off('drained', fn);
       },
     });
-    this.#forwarder = new Forwarder({
+    this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
       holdMs: this.config.holdMs,
       retryBodyMax: 64 * 1024,
       logger: this.log.child({ component: 'proxy' }),
-    });
+      clock: engineClock,
+    };
+    this.#schedule();
     const table = {
       targetFor: (role: Role): Target => this.#colors.target(this.#roles[role]),
       targetOf: (color: Color): Target => this.#colors.target(color),
@@ -95,7 +100,7 @@ export class Bgproxy extends EventEmitter {
     this.#handlers = createHandlers({
       router: new Router(this.config.hosts, this.config.unknownHost),
       table,
-      forwarder: this.#forwarder,
+      exchange: this.#exchange,
       trustProxy: this.config.trustProxy,
       logger: this.log,
       accessLog: opts.accessLog ?? true,
@@ -125,7 +130,9 @@ export class Bgproxy extends EventEmitter {
       const plan = planReload(this.#config, next);
       if (plan.changed.length === 0) return plan;
       this.#config = next;
-      this.#forwarder.update({ upstreamTimeoutMs: next.upstreamTimeoutMs, holdMs: next.holdMs });
+      this.#exchange.upstreamTimeoutMs = next.upstreamTimeoutMs;
+      this.#exchange.holdMs = next.holdMs;
+      this.#schedule();
       this.#handlers.configure({ router: new Router(next.hosts, next.unknownHost), trustProxy: next.trustProxy, limits: next.limits });
       this.log.info({ event: 'reload', changed: plan.changed, atNextStart: plan.atNextStart }, `config reloaded: ${plan.changed.join(', ')}`);
       this.emit('reload', plan);
@@ -174,6 +181,11 @@ export class Bgproxy extends EventEmitter {
   /** Throws BG_UNHEALTHY unless `color` is fit to go live and answers its health path now. */
   assertHealthy(color: Color): Promise<void> {
     return this.#colors.assertHealthy(color);
+  }
+
+  /** The request logic for the proxy's own listener (serve). */
+  get handlers(): Handlers {
+    return this.#handlers;
   }
 
   /** Request handler for an http.Server ('request' event). */
@@ -438,7 +450,23 @@ export class Bgproxy extends EventEmitter {
     this.#watch.stop('shutting down');
     // The proxy has stopped accepting: let what runs finish, then stop the apps drained.
     await this.#colors.close(timeoutMs);
-    this.#forwarder.close();
+    if (this.#tick) clearInterval(this.#tick);
+    this.#tick = null;
+  }
+
+  /**
+   * One coarse timer for every upstream request and pooled socket (no timer per request):
+   * it moves the engine clock, times out requests whose app went quiet, drops idle sockets.
+   */
+  #schedule(): void {
+    if (this.#tick) clearInterval(this.#tick);
+    const shortest = Math.min(this.#exchange.upstreamTimeoutMs, this.config.timeouts.upstreamIdleMs);
+    this.#tick = setInterval(() => {
+      const now = performance.now();
+      engineClock.now = now;
+      for (const c of COLORS) this.#colors.target(c).pool.sweep(now, this.#exchange.upstreamTimeoutMs);
+    }, Math.max(25, Math.min(1000, Math.floor(shortest / 4))));
+    this.#tick.unref();
   }
 
   roleOf(color: Color): Role {

@@ -6,6 +6,7 @@ import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
 import { Target } from './proxy/target.js';
+import { engineClock } from './proxy/upstream.js';
 import type { AppState } from './supervisor/app-process.js';
 import { checkHealth } from './supervisor/health-check.js';
 import { hasRelease, Supervisor } from './supervisor/supervisor.js';
@@ -29,8 +30,8 @@ export class Colors {
     // the margin covers a late timer on a busy event loop.
     const idle = config.timeouts.upstreamIdleMs;
     this.#targets = {
-      blue: new Target('blue', config.colors.blue.port, idle),
-      green: new Target('green', config.colors.green.port, idle),
+      blue: new Target('blue', config.colors.blue.port, idle, engineClock),
+      green: new Target('green', config.colors.green.port, idle, engineClock),
     };
     this.supervisor = config.app.start
       ? new Supervisor(source, log, (color, state) => {

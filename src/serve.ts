@@ -2,15 +2,13 @@
 // started in that order of safety (control socket first, so a second serve on the same
 // root fails before it binds anything) and stopped gracefully.
 import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
 import { type Color, CONFIG_FILE, type Config, type ConfigSource, formatListen, loadConfig } from './config.js';
 import { type CommandHandler, ControlServer } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
-import { applyServerSettings, closeGracefully, createProxyHttpServer } from './proxy/proxy-server.js';
+import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
 
 export interface ServeOptions {
   config: Readonly<Config>;
@@ -50,16 +48,6 @@ export interface Running {
   stop(): Promise<void>;
   /** Reads the config again and applies it (see Bgproxy.reload); rejects, changing nothing, when it cannot. */
   reload(): Promise<ReloadPlan>;
-}
-
-function listen(server: http.Server, where: { host: string; port: number } | { fd: number }): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ ...where, backlog: 1024 }, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
 }
 
 /** "blue", "green", "live" or "next" -> a color, as of now. */
@@ -137,12 +125,12 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     }
   };
   let loaded = { at: new Date().toISOString(), stamp: fileStamp() };
-  let server: http.Server | null = null;
+  let server: FrontServer | null = null;
   const reload = async (): Promise<ReloadPlan> => {
     const stamp = fileStamp();
     const plan = await bg.reload(readConfig());
     loaded = { at: new Date().toISOString(), stamp };
-    if (server) applyServerSettings(server, bg.config.timeouts, bg.config.limits);
+    if (server) server.configure(bg.config.timeouts, bg.config.limits);
     return plan;
   };
   const status = async (): Promise<Status> => ({
@@ -152,10 +140,10 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
   const control = new ControlServer(config.root, { ...controlHandlers(bg), status, reload: () => reload() }, logger);
   await control.listen();
   if (config.mode === 'proxy') {
-    server = createProxyHttpServer({ request: bg.handleRequest, upgrade: bg.handleUpgrade }, config.timeouts, config.limits);
+    server = createFrontServer(bg.handlers, config.timeouts, config.limits);
     const fd = opts.listenFd;
     try {
-      const addr = await listen(server, fd === undefined ? config.listen : { fd });
+      const addr = await server.listen(fd === undefined ? config.listen : { fd });
       bg.listenAddress = formatListen({ host: addr.address, port: addr.port });
     } catch (err) {
       await control.close();
@@ -189,7 +177,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       const drainMs = bg.config.drainTimeoutMs;
       // Clients first, apps after: a request that arrives on a kept connection while
       // closing still reaches a running app.
-      const closed = server ? await closeGracefully(server, drainMs) : { forced: false };
+      const closed = server ? await server.close(drainMs) : { forced: false };
       await bg.close(drainMs);
       await control.close();
       try {

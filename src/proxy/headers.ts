@@ -86,3 +86,86 @@ export function responseHeaders(rawHeaders: string[], connection: string | strin
   }
   return out;
 }
+
+export interface UpstreamHeadOptions {
+  /** The client's address and whether it is a trusted proxy; the scheme it used. */
+  fwd: ForwardedInfo & { proto: 'http' | 'https' };
+  /** How the request body is framed upstream. */
+  body: 'none' | 'length' | 'chunked';
+  /** The Upgrade header value of an upgrade request, passed on with Connection: upgrade. */
+  upgrade?: string;
+  /** The Host to send instead of the client's (absolute-form targets); also used when there was none. */
+  host?: string;
+  /** The Host sent when the client sent none (HTTP/1.0); not reported as X-Forwarded-Host. */
+  fallbackHost?: string;
+  /** Request headers (lower-case names) a gate removed. */
+  strip?: readonly string[];
+}
+
+/**
+ * The request head sent to the app, as one string: the client's headers without hop-by-hop
+ * ones (and those its Connection header lists), Expect (answered here), X-Forwarded-* set
+ * by us (extended only for trusted proxies), the body framing kept honest (a chunked body
+ * stays chunked, never Content-Length with a body behind it). Always HTTP/1.1 keep-alive.
+ */
+export function upstreamHead(method: string, url: string, raw: string[], o: UpstreamHeadOptions): string {
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection},${raw[i + 1]}`;
+  }
+  const listed = connectionListed(connection);
+  const trusted = o.fwd.trusted;
+  const strip = o.strip;
+  let head = `${method} ${url} HTTP/1.1\r\n`;
+  let host: string | undefined;
+  let xff: string | undefined;
+  let hasProto = false;
+  let hasXHost = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    const value = raw[i + 1]!;
+    if (HOP_BY_HOP.has(lower) || (listed.length > 0 && listed.includes(lower))) continue;
+    if (strip !== undefined && strip.includes(lower)) continue;
+    switch (lower) {
+      case 'host':
+        if (host !== undefined) continue;
+        host = o.host ?? value;
+        head += `Host: ${host}\r\n`;
+        continue;
+      case 'expect':
+        continue;
+      case 'content-length':
+        if (o.body !== 'length') continue;
+        break;
+      case 'x-forwarded-for':
+        if (trusted) xff = xff === undefined ? value : `${xff}, ${value}`;
+        continue;
+      case 'x-forwarded-proto':
+        if (!trusted) continue;
+        hasProto = true;
+        break;
+      case 'x-forwarded-host':
+        if (!trusted) continue;
+        hasXHost = true;
+        break;
+      case 'forwarded':
+      case 'x-real-ip':
+        if (!trusted) continue;
+        break;
+    }
+    head += `${name}: ${value}\r\n`;
+  }
+  if (host === undefined && o.host !== undefined) {
+    host = o.host;
+    head += `Host: ${host}\r\n`;
+  } else if (host === undefined && o.fallbackHost !== undefined) head += `Host: ${o.fallbackHost}\r\n`;
+  const remote = o.fwd.remoteAddress;
+  head += `X-Forwarded-For: ${xff === undefined ? remote : `${xff}, ${remote}`}\r\n`;
+  if (!hasProto) head += `X-Forwarded-Proto: ${o.fwd.proto}\r\n`;
+  if (!hasXHost && host !== undefined && host !== '') head += `X-Forwarded-Host: ${host}\r\n`;
+  if (o.body === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
+  if (o.upgrade !== undefined) head += `Connection: upgrade\r\nUpgrade: ${o.upgrade}\r\n`;
+  return `${head}\r\n`;
+}

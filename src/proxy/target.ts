@@ -1,12 +1,12 @@
-// One color's upstream: its keep-alive agent and the count of what is in flight on it,
+// One color's upstream: its keep-alive sockets and the count of what is in flight on it,
 // split by the role it had when each request was routed, so a cutover can wait for
 // exactly the requests it moved away from.
-import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Color, Role } from '../config.js';
+import { type Clock, UpstreamPool } from './upstream.js';
 
 export class Target {
-  readonly agent: http.Agent;
+  readonly pool: UpstreamPool;
   /**
    * Whether a refused connection is worth holding the request for (the app is starting or
    * restarting). The supervisor clears it for a color that is stopped on purpose or failed.
@@ -22,11 +22,12 @@ export class Target {
   constructor(
     readonly color: Color,
     readonly port: number,
-    agentIdleMs: number,
+    idleMs: number,
+    clock: Clock,
   ) {
     // Idle pooled sockets are dropped before a typical app's keep-alive timeout (Node 5 s,
     // gunicorn 2 s) so we rarely write to a socket the app is closing.
-    this.agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: agentIdleMs, scheduling: 'lifo' });
+    this.pool = new UpstreamPool(port, idleMs, clock);
   }
 
   get inflight(): number {
@@ -45,17 +46,19 @@ export class Target {
     return this.#sockets.size;
   }
 
-  /** Counts `res` until it closes (finished, aborted or destroyed). */
-  track(res: http.ServerResponse, role: Role): void {
+  /** A request routed as `role` starts; end() must follow exactly once. */
+  begin(role: Role): void {
     this.#inflight++;
     this.#byRole[role]++;
-    res.once('close', () => {
-      this.#inflight--;
-      this.#byRole[role]--;
-      this.#served++;
-      if (res.statusCode >= 500) this.#errors5xx++;
-      if (this.#waiters.size > 0) for (const w of [...this.#waiters]) w();
-    });
+  }
+
+  /** That request is answered, cut off or abandoned (status 0). */
+  end(role: Role, status: number): void {
+    this.#inflight--;
+    this.#byRole[role]--;
+    this.#served++;
+    if (status >= 500) this.#errors5xx++;
+    if (this.#waiters.size > 0) for (const w of [...this.#waiters]) w();
   }
 
   trackSocket(socket: Socket): void {
@@ -93,6 +96,6 @@ export class Target {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.pool.close();
   }
 }

@@ -1,0 +1,353 @@
+// One request forwarded to a color's app and its answer relayed back: which upstream socket
+// it uses, what is retried (and what never is), and what a failure becomes (502, 504, or a
+// cut-off client). The client side is a Sink (the proxy's own wire connection, or a Node
+// ServerResponse when a host embeds bgproxy) and a Source for the request body.
+import type { Logger } from '../log.js';
+import { responseHeaders } from './headers.js';
+import type { Target } from './target.js';
+import type { Clock, UpstreamConn, UpstreamUser } from './upstream.js';
+import type { Role } from '../config.js';
+
+export type ProxyFailure = 'refused' | 'timeout' | 'bad-response';
+
+/** The one place where an upstream failure becomes a status code. */
+export function statusFor(kind: ProxyFailure): number {
+  return kind === 'timeout' ? 504 : 502;
+}
+
+export function failureBody(kind: ProxyFailure, color: string, timeoutMs: number): string {
+  switch (kind) {
+    case 'refused':
+      return `bgproxy: the ${color} app is not accepting connections\n`;
+    case 'timeout':
+      return `bgproxy: the ${color} app did not answer within ${timeoutMs} ms\n`;
+    default:
+      return `bgproxy: bad response from the ${color} app\n`;
+  }
+}
+
+/**
+ * How a response body is delimited upstream: none (HEAD, 204, 304), by Content-Length,
+ * chunked, or by the app closing the connection.
+ */
+export type Framing = 'none' | 'length' | 'chunked' | 'close';
+
+/** Where a response goes. */
+export interface Sink {
+  /** Writes the status line and headers (hop-by-hop ones already removed). */
+  head(status: number, message: string, headers: string[], framing: Framing): void;
+  /** Writes body bytes; false asks the exchange to stop reading until onSinkDrain. */
+  body(chunk: Buffer): boolean;
+  end(): void;
+  /** Cuts the client off: the response must look truncated, never complete. */
+  abort(): void;
+  readonly headSent: boolean;
+}
+
+/** Where the request body comes from. */
+export interface Source {
+  pauseBody(): void;
+  resumeBody(): void;
+}
+
+export interface ExchangeSettings {
+  upstreamTimeoutMs: number;
+  /** How long a request waits for a color that refuses connections (restarting) before 502. */
+  holdMs: number;
+  /** Largest request body kept for a retry; a larger one gets 502 instead of a truncated replay. */
+  retryBodyMax: number;
+  logger: Logger;
+  clock: Clock;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const CRLF = Buffer.from('\r\n');
+const LAST_CHUNK = '0\r\n\r\n';
+
+export type BodyKind = 'none' | 'length' | 'chunked';
+
+/** Told once when the exchange is over: answered, failed, or abandoned. */
+export interface ExchangeOwner {
+  exchangeDone(ex: Exchange): void;
+}
+
+export class Exchange implements UpstreamUser {
+  readonly #s: ExchangeSettings;
+  readonly target: Target;
+  readonly role: Role;
+  readonly method: string;
+  readonly #head: string;
+  readonly #bodyKind: BodyKind;
+  readonly #sink: Sink;
+  readonly #source: Source;
+  readonly #owner: ExchangeOwner;
+  readonly started: number;
+  #conn: UpstreamConn | null = null;
+  #attempts = 0;
+  #timedOut = false;
+  #gotResponse = false;
+  #resent = false;
+  /** Request body kept for a replay; null when there is none or it outgrew retryBodyMax. */
+  #chunks: Buffer[] | null;
+  #bytes = 0;
+  #overflow = false;
+  #bodyDone: boolean;
+  #bodySent = false;
+  #retryOnBodyEnd = false;
+  #info = false;
+  #framing: Framing = 'none';
+  /** Response status, 0 until a response is complete (or when it was cut off). */
+  status = 0;
+  finished = false;
+  /** Upstream reading paused until the client drains: not idle, so not timed out. */
+  waitingForClient = false;
+  /** Response headers a gate adds ([name, value, …]), or null. */
+  addHeaders: string[] | null = null;
+
+  constructor(
+    s: ExchangeSettings,
+    target: Target,
+    role: Role,
+    method: string,
+    upstreamHead: string,
+    bodyKind: BodyKind,
+    sink: Sink,
+    source: Source,
+    owner: ExchangeOwner,
+  ) {
+    this.#s = s;
+    this.target = target;
+    this.role = role;
+    this.method = method;
+    this.#head = upstreamHead;
+    this.#bodyKind = bodyKind;
+    this.#sink = sink;
+    this.#source = source;
+    this.#owner = owner;
+    this.started = performance.now();
+    this.#bodyDone = bodyKind === 'none';
+    // A body is kept for a replay only when a replay can happen (holdMs > 0).
+    this.#chunks = bodyKind !== 'none' && s.holdMs > 0 ? [] : null;
+    if (bodyKind !== 'none' && s.holdMs <= 0) this.#overflow = true;
+    target.begin(role);
+  }
+
+  start(): void {
+    this.#attempt();
+  }
+
+  #attempt(): void {
+    this.#attempts++;
+    this.#timedOut = false;
+    const conn = this.target.pool.acquire();
+    this.#conn = conn;
+    conn.user = this;
+    conn.seen = performance.now();
+    if (this.#bodyKind === 'none') {
+      conn.write(this.#head);
+      return;
+    }
+    const sock = conn.socket;
+    sock.cork();
+    conn.write(this.#head);
+    if (this.#chunks !== null) for (const c of this.#chunks) this.#writeBody(conn, c);
+    if (this.#bodyDone) this.#endBody(conn);
+    sock.uncork();
+  }
+
+  #writeBody(conn: UpstreamConn, chunk: Buffer): boolean {
+    if (this.#bodyKind === 'chunked') {
+      conn.write(`${chunk.length.toString(16)}\r\n`);
+      conn.write(chunk);
+      return conn.write(CRLF);
+    }
+    return conn.write(chunk);
+  }
+
+  #endBody(conn: UpstreamConn): void {
+    if (this.#bodyKind === 'chunked') conn.write(LAST_CHUNK);
+    this.#bodySent = true;
+  }
+
+  /** A piece of the request body from the client. */
+  onBody(chunk: Buffer): void {
+    if (this.finished) return;
+    this.#bytes += chunk.length;
+    if (this.#chunks !== null) {
+      if (this.#bytes > this.#s.retryBodyMax) {
+        this.#chunks = null;
+        this.#overflow = true;
+      } else this.#chunks.push(chunk);
+    }
+    const conn = this.#conn;
+    if (conn !== null && !this.#writeBody(conn, chunk)) this.#source.pauseBody();
+  }
+
+  onBodyEnd(): void {
+    this.#bodyDone = true;
+    if (this.finished) return;
+    if (this.#conn !== null) this.#endBody(this.#conn);
+    if (this.#retryOnBodyEnd) {
+      this.#retryOnBodyEnd = false;
+      this.#retry();
+    }
+  }
+
+  onUpstreamDrain(): void {
+    this.#source.resumeBody();
+  }
+
+  onSinkDrain(): void {
+    this.waitingForClient = false;
+    if (this.#conn !== null) {
+      this.#conn.seen = performance.now();
+      this.#conn.resumeReading();
+    }
+  }
+
+  onResponseHead(status: number, message: string, raw: string[], _keepAlive: boolean, upgrade: boolean): boolean {
+    if (this.finished) return true;
+    if (status < 200 && status !== 101) {
+      // 100 Continue, 103 Early Hints: informational, not forwarded.
+      this.#info = true;
+      return false;
+    }
+    if (upgrade || status === 101) {
+      // An upgrade this request did not ask for: not something to relay.
+      this.#conn?.destroy();
+      return true;
+    }
+    this.#gotResponse = true;
+    this.status = status;
+    if (this.#conn !== null) this.#conn.seen = performance.now();
+    const isHead = this.method === 'HEAD';
+    let te = false;
+    let cl = false;
+    let connection: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const n = name.length;
+      if (n === 17 && name.toLowerCase() === 'transfer-encoding') te = true;
+      else if (n === 14 && name.toLowerCase() === 'content-length') cl = true;
+      else if (n === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
+    }
+    this.#framing = isHead || status === 204 || status === 304 ? 'none' : te ? 'chunked' : cl ? 'length' : 'close';
+    const headers = responseHeaders(raw, connection);
+    if (this.addHeaders !== null) for (const h of this.addHeaders) headers.push(h);
+    this.#sink.head(status, message, headers, this.#framing);
+    return isHead;
+  }
+
+  onResponseBody(chunk: Buffer): void {
+    if (this.finished) return;
+    const conn = this.#conn;
+    if (conn !== null && this.#s.clock.now > conn.seen) conn.seen = this.#s.clock.now;
+    if (!this.#sink.body(chunk) && conn !== null) {
+      this.waitingForClient = true;
+      conn.pauseReading();
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.#info) {
+      this.#info = false;
+      return;
+    }
+    if (this.finished) return;
+    this.#sink.end();
+    const conn = this.#conn;
+    this.#conn = null;
+    // Reusable only when the app had the whole request and the body ended by its framing.
+    conn?.done(this.#bodySent && this.#framing !== 'close');
+    this.#finish(this.status);
+  }
+
+  /** Marks the upstream wait as timed out and drops its socket (504, or a cut-off client). */
+  timeout(): void {
+    if (this.finished || this.#conn === null) return;
+    this.#timedOut = true;
+    this.#conn.destroy();
+  }
+
+  onUpstreamError(code: string, conn: UpstreamConn): void {
+    if (this.finished || conn !== this.#conn) return;
+    this.#conn = null;
+    const s = this.#s;
+    if (this.#gotResponse || this.#sink.headSent) {
+      // Cut off mid-response: the client must see it cut off too.
+      this.#sink.abort();
+      this.#finish(0);
+      return;
+    }
+    const elapsed = performance.now() - this.started;
+    const target = this.target;
+    if (!this.#timedOut && code === 'ECONNREFUSED' && target.holdable && elapsed < s.holdMs && !this.#overflow) {
+      // Nothing reached the app: safe to retry any method once it listens again.
+      const delay = Math.min(25 * 2 ** Math.min(this.#attempts, 5), 500, s.holdMs - elapsed);
+      setTimeout(() => this.#retry(), delay).unref();
+      return;
+    }
+    const resetBeforeAnswer = !this.#timedOut && !this.#overflow && (code === 'ECONNRESET' || code === 'EPIPE') && IDEMPOTENT.has(this.method);
+    if (resetBeforeAnswer && this.#attempts === 1 && conn.served > 0) {
+      // The app closed an idle pooled socket as we wrote to it: retry once on a fresh one.
+      this.#retry();
+      return;
+    }
+    if (resetBeforeAnswer && !this.#resent && target.holdable && elapsed < s.holdMs) {
+      // The app died under an idempotent request (a crash, kill -9): like nginx's
+      // proxy_next_upstream, send it again once the restarted app listens. Only once,
+      // so a request that crashes the app cannot crash it again and again.
+      this.#resent = true;
+      setTimeout(() => this.#retry(), Math.min(100, s.holdMs - elapsed)).unref();
+      return;
+    }
+    const kind: ProxyFailure = this.#timedOut ? 'timeout' : code === 'ECONNREFUSED' ? 'refused' : 'bad-response';
+    s.logger.debug({ code, color: target.color, kind }, 'upstream error');
+    this.#fail(kind);
+  }
+
+  #retry(): void {
+    if (this.finished) return;
+    if (this.#overflow) return this.#fail('refused');
+    if (!this.#bodyDone) {
+      // The body is still arriving: wait for it (or for the cap) before replaying.
+      this.#retryOnBodyEnd = true;
+      this.#source.resumeBody();
+      return;
+    }
+    this.#attempt();
+  }
+
+  #fail(kind: ProxyFailure): void {
+    const body = failureBody(kind, this.target.color, this.#s.upstreamTimeoutMs);
+    const status = statusFor(kind);
+    this.#sink.head(
+      status,
+      kind === 'timeout' ? 'Gateway Timeout' : 'Bad Gateway',
+      ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'],
+      this.method === 'HEAD' ? 'none' : 'length',
+    );
+    if (this.method !== 'HEAD') this.#sink.body(Buffer.from(body));
+    this.#sink.end();
+    this.#finish(status);
+  }
+
+  /** The client went away: the upstream request goes with it. */
+  abort(): void {
+    if (this.finished) return;
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn !== null) {
+      conn.user = null;
+      conn.destroy();
+    }
+    this.#finish(0);
+  }
+
+  #finish(status: number): void {
+    this.finished = true;
+    this.status = status;
+    this.target.end(this.role, status);
+    this.#owner.exchangeDone(this);
+  }
+}

@@ -1,0 +1,89 @@
+// Node's own HTTP/1.1 parser (llhttp, the parser behind http.Server and undici), used
+// directly on both sides of the proxy so a request costs one parse per direction and no
+// IncomingMessage/ServerResponse/ClientRequest objects. It is reached through node:http's
+// internal `_http_common` module, the same binding on Node 20 and 22 (a documentation-only
+// deprecation, DEP0199, from Node 24): this file is the one place that knows, and it checks
+// the shape it needs at load so a Node that changes it fails at start, not per request.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+export interface ParserError extends Error {
+  code: string;
+  reason?: string;
+  bytesParsed?: number;
+}
+
+/** The native parser's surface as node:http uses it. */
+export interface NativeParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(data: Buffer): number | ParserError;
+  finish(): undefined | ParserError;
+  consume(handle: unknown): void;
+  unconsume(): void;
+  getCurrentBuffer(): Buffer;
+  pause(): void;
+  resume(): void;
+  close(): void;
+  free(): void;
+  [key: number]: unknown;
+}
+
+interface ParserClass {
+  new (): NativeParser;
+  REQUEST: number;
+  RESPONSE: number;
+  kOnMessageBegin: number;
+  kOnHeaders: number;
+  kOnHeadersComplete: number;
+  kOnBody: number;
+  kOnMessageComplete: number;
+  kOnExecute: number;
+  kLenientNone?: number;
+}
+
+const common = require('_http_common') as { HTTPParser: ParserClass; methods: string[] };
+const Parser = common.HTTPParser;
+for (const k of ['REQUEST', 'RESPONSE', 'kOnMessageBegin', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kOnExecute'] as const) {
+  if (typeof Parser?.[k] !== 'number') throw new Error(`this Node's HTTP parser binding lacks ${k}: bgproxy needs Node 20 or 22`);
+}
+
+export const REQUEST = Parser.REQUEST;
+export const RESPONSE = Parser.RESPONSE;
+export const kOnMessageBegin = Parser.kOnMessageBegin;
+export const kOnHeaders = Parser.kOnHeaders;
+export const kOnHeadersComplete = Parser.kOnHeadersComplete;
+export const kOnBody = Parser.kOnBody;
+export const kOnMessageComplete = Parser.kOnMessageComplete;
+export const kOnExecute = Parser.kOnExecute;
+/** The method names, indexed by the number kOnHeadersComplete passes. */
+export const METHODS: readonly string[] = common.methods;
+
+const free: NativeParser[] = [];
+const RESOURCE = {};
+
+/** A parser ready for `type` (strict: no lenient flags), from a small free list. */
+export function acquireParser(type: number, maxHeaderSize: number): NativeParser {
+  const p = free.pop() ?? new Parser();
+  p.initialize(type, RESOURCE, maxHeaderSize, 0);
+  return p;
+}
+
+/** Gives a parser back once its socket is gone; its callbacks are dropped so nothing is kept alive. */
+export function releaseParser(p: NativeParser, consumed: boolean): void {
+  if (consumed) p.unconsume();
+  p[kOnMessageBegin] = null;
+  p[kOnHeaders] = null;
+  p[kOnHeadersComplete] = null;
+  p[kOnBody] = null;
+  p[kOnMessageComplete] = null;
+  p[kOnExecute] = null;
+  if (free.length < 256) free.push(p);
+  else p.close();
+}
+
+/** Whether the socket's handle can feed a parser directly (a TCP socket; not a JS stream). */
+export function consumable(handle: unknown): boolean {
+  const h = handle as { isStreamBase?: boolean; _consumed?: boolean } | null | undefined;
+  return h?.isStreamBase === true && h._consumed !== true;
+}
