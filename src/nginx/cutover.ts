@@ -6,12 +6,13 @@
 import http from 'node:http';
 import https from 'node:https';
 import { type Color, type Config, otherColor } from '../config.js';
-import { BgError, isBgError } from '../errors.js';
+import { BgError } from '../errors.js';
 import { repairRoles, writeRoles } from '../layout/roles.js';
 import type { Logger } from '../log.js';
 import { checkHealth } from '../supervisor/health-check.js';
-import { MARKER_PATH, writeInclude } from './conf.js';
-import { nginxChildren, runNginx, waitGone } from './process.js';
+import { writeColorFiles } from './color-files.js';
+import { MARKER_PATH } from './conf.js';
+import { nginxChildren, runNginx, waitGone, withSuffix } from './process.js';
 
 export type NginxStep = 'health' | 'include' | 'switch' | 'test' | 'reload' | 'verify' | 'restore' | 'old-workers';
 
@@ -56,8 +57,9 @@ export async function nginxCutover(config: Config, opts: NginxCutoverOptions = {
   const force = opts.force === true;
   if (!force) await step('health', () => requireHealthy(config, live));
   await step('include', () => {
-    writeInclude(config, 'blue');
-    writeInclude(config, 'green');
+    // A color without a release keeps its placeholder (see includeFor).
+    writeColorFiles(config, 'blue');
+    writeColorFiles(config, 'green');
   });
   const before = await nginxChildren(config);
 
@@ -74,7 +76,7 @@ export async function nginxCutover(config: Config, opts: NginxCutoverOptions = {
     verifyMs = (await step('verify', () => verifyThroughNginx(config, live, !force, opts.verifyTimeoutMs ?? 5000))).ms;
   } catch (err) {
     const restored = await step('restore', () => restore(config, was, reloadAttempted, opts.commandTimeoutMs));
-    throw asNginxError(err, restored.value);
+    throw withSuffix(err, restored.value);
   }
   const switchedMs = Math.round(performance.now() - switchStarted);
 
@@ -110,11 +112,6 @@ async function restore(config: Config, was: Color, reload: boolean, timeoutMs?: 
   } catch (err) {
     return `${back}, but reloading nginx with them failed: ${(err as Error).message}`;
   }
-}
-
-function asNginxError(err: unknown, suffix: string): BgError {
-  if (isBgError(err)) return new BgError(err.code, `${err.message}${suffix}`, { cause: err, detail: err.detail });
-  return new BgError('BG_NGINX', `${(err as Error).message}${suffix}`, { cause: err });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import type { Config } from '../config.js';
-import { BgError } from '../errors.js';
+import { BgError, isBgError } from '../errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Commands: through /bin/sh so they may be `sudo nginx -s reload` or `systemctl reload nginx`.
@@ -17,6 +17,12 @@ export async function runNginx(what: 'test' | 'reload', command: string, timeout
   throw new BgError('BG_NGINX', `nginx ${what} failed (${command} ${how})${first ? `: ${first}` : ''}`, {
     detail: output.split('\n').slice(-20).join('\n'),
   });
+}
+
+/** `err` as a BgError (BG_NGINX unless it has a code) with `suffix`, what was restored, appended. */
+export function withSuffix(err: unknown, suffix: string): BgError {
+  if (isBgError(err)) return new BgError(err.code, `${err.message}${suffix}`, { cause: err, detail: err.detail });
+  return new BgError('BG_NGINX', `${(err as Error).message}${suffix}`, { cause: err });
 }
 
 // ---------------------------------------------------------------------------------------------
