@@ -2,7 +2,7 @@
 // output of `bgproxy nginx-config` into a real nginx before any deploy, then the first deploy and
 // the first cutover. nginx must load the site file at once (each color without a release answers
 // 503 from a placeholder include, the marker still answers), and no request may fail on the way.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
@@ -213,4 +213,12 @@ t.test('the placeholder replaces only nothing or itself', async (t) => {
   t.match(readFileSync(green, 'utf8'), /^# written by bgproxy: placeholder for green/);
   writeColorFiles(config, 'green');
   t.equal(readFileSync(green, 'utf8'), renderInclude(config, 'green'), 'a color with a release gets the real include');
+});
+
+t.test('init --mode nginx refuses, in one line and before creating anything, a root nginx cannot include', async (t) => {
+  const root = path.join(tempDir(t), 'my shop');
+  const r = await cli(['init', '--root', root, '--mode', 'nginx', '--host', 'shop.test']);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /^bgproxy: nginx: refusing to write the root ".*\/my shop" into an nginx file: [^\n]*$/, 'one line');
+  t.notOk(existsSync(root), 'nothing was created');
 });
