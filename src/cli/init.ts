@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { parseHostName, parseListen, parsePort, resolveRoot } from '../config.js';
 import { initRoot } from '../layout/init.js';
+import { formatSiteFiles } from '../nginx/color-files.js';
 
 interface InitFlags {
   root?: string;
@@ -71,5 +72,6 @@ export function registerInit(program: Command): void {
         `${root}: ${made}; bgproxy.json ${r.configWritten}; live -> ${r.roles.roles.live}, next -> ${r.roles.roles.next}\n`,
       );
       if (r.roles.repaired && r.created.length === 0) process.stdout.write(`repaired: ${r.roles.repaired}\n`);
+      if (r.nginxFiles.length > 0) process.stdout.write(`${formatSiteFiles(r.nginxFiles, 'the site file of bgproxy nginx-config')}\n`);
     });
 }

@@ -9,7 +9,8 @@ import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
 import { formatHistory, readHistory } from '../deploy/history.js';
 import { BgError, isBgError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { renderServerBlocks, writeUpstreams } from '../nginx/conf.js';
+import { formatSiteFiles, writeSiteFiles } from '../nginx/color-files.js';
+import { renderServerBlocks } from '../nginx/conf.js';
 import type { HookResult } from '../release/hooks.js';
 import { formatWarmup } from '../release/warmup.js';
 import { formatWatch } from '../release/watch.js';
@@ -187,14 +188,14 @@ export function registerRelease(program: Command): void {
 
   program
     .command('nginx-config')
-    .description('print the nginx site file (live and next server blocks, upstreams) for sites-enabled; writes the upstream files it includes')
+    .description('print the nginx site file (live and next server blocks, upstreams) for sites-enabled; writes the files it includes that are missing')
     .option('--root <dir>', 'the root directory')
     .action((f: { root?: string }) => {
       const config = loadConfig(resolveRoot(f.root));
       const site = renderServerBlocks(config);
-      // The site includes both colors' upstream files: they must exist before `nginx -t`.
-      const written = writeUpstreams(config);
-      if (written.length > 0) process.stderr.write(`wrote ${written.join(', ')} (included by these server blocks)\n`);
+      // nginx refuses the whole configuration over one missing include: write them before `nginx -t`.
+      const written = writeSiteFiles(config);
+      if (written.length > 0) process.stderr.write(`${formatSiteFiles(written, 'these server blocks')}\n`);
       process.stdout.write(site);
     });
 }

@@ -1,11 +1,11 @@
 // `bgproxy deploy`: a git commit into the NEXT color, read top to bottom:
-// resolve -> (no-op?) -> checkout -> install -> hooks -> record -> restart -> healthy -> report.
+// resolve -> (no-op?) -> checkout -> install -> hooks -> record -> restart -> healthy -> nginx -> report.
 // The live color is never touched; any failure marks next failed and leaves live serving.
 import path from 'node:path';
 import { type Color, type Config, formatListen } from '../config.js';
 import { BgError, isBgError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { writeInclude } from '../nginx/conf.js';
+import { applyColorFiles, formatApply, type NginxApplyResult } from '../nginx/apply.js';
 import { releaseEnv } from '../supervisor/supervisor.js';
 import { checkout, fetchSource, isDirty, isLocalWorkingCopy, type Release, resolveCommit, resolveSource } from './git.js';
 import { appendHistory } from './history.js';
@@ -44,6 +44,8 @@ export interface DeployResult {
   preview: string | null;
   /** One line for people: `green now runs 3f2a1c9 "Fix checkout" - preview: … - go live: bgproxy cutover`. */
   message: string;
+  /** nginx mode: whether next's include changed, and the test, reload and old-worker times. */
+  nginx?: NginxApplyResult;
 }
 
 /** What a deploy needs from whoever runs it (serve's Bgproxy, or the CLI alone in nginx mode). */
@@ -89,6 +91,7 @@ export async function deploy(
     onProgress({ step: name, phase: 'done', ms });
     return out;
   };
+  const onLine = (line: string): void => onProgress({ step: current, phase: 'line', line });
   const source = resolveSource(config, opts.from);
   let release: Release | null = null;
   try {
@@ -98,14 +101,15 @@ export async function deploy(
     const r = release;
     const running = await readRelease(config.root, color);
     if (!opts.force && running?.commit === r.commit && (await host.isHealthy(color))) {
-      return await finishNoop(host, color, r, t0, steps);
+      // Still nginx's turn: an earlier deploy of this commit may have failed at its reload.
+      const nginx = config.mode === 'nginx' ? await step('nginx', () => pickUpInclude(config, color, onLine)) : undefined;
+      return { ...(await finishNoop(host, color, r, t0, steps)), ...(nginx ? { nginx } : {}) };
     }
     await clearRelease(config.root, color);
     await step('checkout', () => checkout(repoDir, r.commit));
     const cwd = path.join(repoDir, config.app.dir);
     const env = releaseEnv(config, color, { commit: r.commit, role: 'next' });
     const logFile = path.join(config.root, 'logs', `deploy-${color}.log`);
-    const onLine = (line: string): void => onProgress({ step: current, phase: 'line', line });
     const install = await step('install', () =>
       runCommands(config.app.install, { cwd, env, timeoutMs: config.app.installTimeoutMs, step: 'install', logFile, onLine }),
     );
@@ -131,18 +135,18 @@ export async function deploy(
       deployedAt: new Date().toISOString(),
       installMs: install.ms,
     };
-    await step('record', async () => {
-      await writeRelease(config.root, color, info);
-      if (config.mode === 'nginx') writeInclude(config, color);
-    });
+    await step('record', () => writeRelease(config.root, color, info));
     await step('restart', () => host.restartForRelease(color));
+    // After the app is healthy: on a first deploy the preview host goes from the placeholder
+    // straight to the running release.
+    const nginx = config.mode === 'nginx' ? await step('nginx', () => pickUpInclude(config, color, onLine)) : undefined;
     host.markFailed(color, null);
     const totalMs = Math.round(performance.now() - t0);
     await appendHistory(config.root, { action: 'deploy', color, commit: r.commit, result: 'ok', durationMs: totalMs, subject: r.subject, source });
     const preview = previewUrl(config, host.listenPort());
     const message = `${color} now runs ${r.shortCommit} "${r.subject}"${preview ? ` - preview: ${preview}` : ''} - go live: bgproxy cutover`;
     host.log.info({ event: 'deployed', color, commit: r.commit, ms: totalMs }, message);
-    return { color, commit: r.commit, shortCommit: r.shortCommit, subject: r.subject, noop: false, steps, totalMs, preview, message };
+    return { color, commit: r.commit, shortCommit: r.shortCommit, subject: r.subject, noop: false, steps, totalMs, preview, message, ...(nginx ? { nginx } : {}) };
   } catch (err) {
     const reason = isBgError(err) ? err.message : `${current} failed: ${(err as Error).message}`;
     host.markFailed(color, reason);
@@ -166,6 +170,13 @@ export async function deploy(
     }
     throw new BgError('BG_DEPLOY', `deploy into ${color}: ${reason}`, { cause: err });
   }
+}
+
+/** nginx serves next's include as loaded; a changed one (the placeholder's end) needs a reload. */
+async function pickUpInclude(config: Config, color: Color, onLine: (line: string) => void): Promise<NginxApplyResult> {
+  const r = await applyColorFiles(config, color);
+  onLine(formatApply(color, r));
+  return r;
 }
 
 async function guardDirtySource(source: string, opts: DeployOptions): Promise<void> {

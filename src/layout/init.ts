@@ -5,6 +5,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { COLORS, CONFIG_FILE, parseConfig } from '../config.js';
 import { BgError } from '../errors.js';
+import { type SiteFile, writeSiteFiles } from '../nginx/color-files.js';
+import { renderServerBlocks } from '../nginx/conf.js';
 import { refuseSymlink, writeFileAtomic } from './atomic.js';
 import { type Repair, repairRoles } from './roles.js';
 
@@ -20,6 +22,8 @@ export interface InitResult {
   configWritten: 'created' | 'updated' | 'unchanged';
   roles: Repair;
   created: string[];
+  /** nginx mode: the files the site file of `nginx-config` includes, written where missing. */
+  nginxFiles: SiteFile[];
 }
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
@@ -70,7 +74,9 @@ export function initRoot(opts: InitOptions): InitResult {
   }
   const wanted = deepMerge(existing ?? defaultSettings(), opts.settings);
   // Validate before anything touches the disk: a bad flag changes nothing.
-  parseConfig(wanted, root);
+  const config = parseConfig(wanted, root);
+  // What nginx mode writes into nginx's files is checked here too, not after the dirs exist.
+  if (config.mode === 'nginx') renderServerBlocks(config);
   const changes = existing ? changedKeys(existing, wanted) : [];
   if (existing && changes.length > 0 && !opts.force) {
     throw new BgError(
@@ -104,5 +110,7 @@ export function initRoot(opts: InitOptions): InitResult {
     writeFileAtomic(file, `${JSON.stringify(wanted, null, 2)}\n`);
     configWritten = existing ? 'updated' : 'created';
   }
-  return { root, configWritten, roles, created };
+  // A new root's site file must load in nginx before any deploy (issue 15).
+  const nginxFiles = config.mode === 'nginx' ? writeSiteFiles(config) : [];
+  return { root, configWritten, roles, created, nginxFiles };
 }

@@ -109,7 +109,15 @@ proxy_set_header Connection $bgproxy_connection;
 proxy_read_timeout ${timeoutS}s;
 proxy_send_timeout ${timeoutS}s;
 
-# Answered by nginx, not the app: \`bgproxy cutover\` asks it through nginx to confirm that the
+${markerLocation(color)}`;
+}
+
+/**
+ * Answered by nginx, not the app, in every include (the placeholder's too): `bgproxy cutover`
+ * asks it through nginx to confirm which color the workers serving the live host route to.
+ */
+export function markerLocation(color: Color): string {
+  return `# Answered by nginx, not the app: \`bgproxy cutover\` asks it through nginx to confirm that the
 # workers serving the live host route to the new color. It names only the color.
 location = ${MARKER_PATH} {
     access_log off;
@@ -131,26 +139,16 @@ export interface WriteIncludeResult {
  */
 export function writeInclude(config: Config, color: Color): WriteIncludeResult {
   const file = includeFile(config.root, color);
-  const upstream = writeIfChanged(config.root, upstreamFile(config.root, color), renderUpstream(config, color));
-  const include = writeIfChanged(config.root, file, renderInclude(config, color));
-  return { file, changed: upstream || include };
+  const upstream = writeNginxFile(config.root, upstreamFile(config.root, color), renderUpstream(config, color));
+  const include = writeNginxFile(config.root, file, renderInclude(config, color));
+  return { file, changed: upstream.changed || include.changed };
 }
 
 /**
- * Writes both colors' nginx-upstream.conf (only when changed), as the site file of
- * renderServerBlocks needs them: `nginx -t` fails on an include that does not exist.
- * Returns the files written.
+ * Writes `file` (inside `root`) atomically when its content differs from `text`; `previous` is
+ * what it held before (null: no file), so a caller can put it back byte for byte.
  */
-export function writeUpstreams(config: Config): string[] {
-  const written: string[] = [];
-  for (const color of ['blue', 'green'] as const) {
-    const file = upstreamFile(config.root, color);
-    if (writeIfChanged(config.root, file, renderUpstream(config, color))) written.push(file);
-  }
-  return written;
-}
-
-function writeIfChanged(root: string, file: string, text: string): boolean {
+export function writeNginxFile(root: string, file: string, text: string): { changed: boolean; previous: string | null } {
   const dir = path.dirname(file);
   mkdirSync(dir, { recursive: true });
   // ROOT/COLOR/etc may be a link someone made; never follow it out of the root.
@@ -163,9 +161,9 @@ function writeIfChanged(root: string, file: string, text: string): boolean {
   try {
     current = readFileSync(file, 'utf8');
   } catch {}
-  if (current === text) return false;
+  if (current === text) return { changed: false, previous: current };
   writeFileAtomic(file, text);
-  return true;
+  return { changed: true, previous: current };
 }
 
 function listenDirective(config: Config): string {

@@ -3,16 +3,16 @@
 // through nginx that the live host reaches the new color. Any failure puts the links back (and
 // reloads again if a reload was attempted). Then waits, bounded, for nginx's old workers to exit.
 // Needs no running `bgproxy serve`; the caller holds the root's lock.
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { execa } from 'execa';
 import { type Color, type Config, otherColor } from '../config.js';
-import { BgError, isBgError } from '../errors.js';
+import { BgError } from '../errors.js';
 import { repairRoles, writeRoles } from '../layout/roles.js';
 import type { Logger } from '../log.js';
 import { checkHealth } from '../supervisor/health-check.js';
-import { MARKER_PATH, writeInclude } from './conf.js';
+import { writeColorFiles } from './color-files.js';
+import { MARKER_PATH } from './conf.js';
+import { nginxChildren, runNginx, waitGone, withSuffix } from './process.js';
 
 export type NginxStep = 'health' | 'include' | 'switch' | 'test' | 'reload' | 'verify' | 'restore' | 'old-workers';
 
@@ -57,8 +57,9 @@ export async function nginxCutover(config: Config, opts: NginxCutoverOptions = {
   const force = opts.force === true;
   if (!force) await step('health', () => requireHealthy(config, live));
   await step('include', () => {
-    writeInclude(config, 'blue');
-    writeInclude(config, 'green');
+    // A color without a release keeps its placeholder (see includeFor).
+    writeColorFiles(config, 'blue');
+    writeColorFiles(config, 'green');
   });
   const before = await nginxChildren(config);
 
@@ -75,7 +76,7 @@ export async function nginxCutover(config: Config, opts: NginxCutoverOptions = {
     verifyMs = (await step('verify', () => verifyThroughNginx(config, live, !force, opts.verifyTimeoutMs ?? 5000))).ms;
   } catch (err) {
     const restored = await step('restore', () => restore(config, was, reloadAttempted, opts.commandTimeoutMs));
-    throw asNginxError(err, restored.value);
+    throw withSuffix(err, restored.value);
   }
   const switchedMs = Math.round(performance.now() - switchStarted);
 
@@ -111,25 +112,6 @@ async function restore(config: Config, was: Color, reload: boolean, timeoutMs?: 
   } catch (err) {
     return `${back}, but reloading nginx with them failed: ${(err as Error).message}`;
   }
-}
-
-function asNginxError(err: unknown, suffix: string): BgError {
-  if (isBgError(err)) return new BgError(err.code, `${err.message}${suffix}`, { cause: err, detail: err.detail });
-  return new BgError('BG_NGINX', `${(err as Error).message}${suffix}`, { cause: err });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Commands: through /bin/sh so they may be `sudo nginx -s reload` or `systemctl reload nginx`.
-
-async function runNginx(what: 'test' | 'reload', command: string, timeoutMs = 60_000): Promise<string> {
-  const r = await execa('/bin/sh', ['-c', command], { reject: false, all: true, stdin: 'ignore', timeout: timeoutMs });
-  const output = (r.all ?? '').trim();
-  if (r.exitCode === 0 && !r.timedOut) return output;
-  const first = output.split('\n').find((l) => /emerg|error|fail|denied/i.test(l)) ?? output.split('\n')[0] ?? '';
-  const how = r.timedOut ? `timed out after ${timeoutMs} ms` : `exited ${r.exitCode ?? r.signal}`;
-  throw new BgError('BG_NGINX', `nginx ${what} failed (${command} ${how})${first ? `: ${first}` : ''}`, {
-    detail: output.split('\n').slice(-20).join('\n'),
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,61 +185,4 @@ function get(url: URL, host: string | undefined, timeoutMs: number): Promise<{ s
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, body: '', error: e.code ?? e.message }));
     req.end();
   });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Old workers. After a reload nginx's previous workers finish their requests ("worker process is
-// shutting down") and exit; keep-alive and websocket connections can hold them. We snapshot the
-// master's children before the reload and wait for those pids to go.
-
-function readPid(file: string): number | null {
-  try {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
-/** nginx.pidFile when configured; else Debian's /run/nginx.pid; else the only master running. */
-function masterPid(config: Config, rows: { pid: number; args: string }[]): number | null {
-  const running = (pid: number | null): number | null => (pid !== null && rows.some((r) => r.pid === pid) ? pid : null);
-  if (config.nginx.pidFile !== null) return running(readPid(config.nginx.pidFile));
-  const debian = running(readPid('/run/nginx.pid'));
-  if (debian !== null) return debian;
-  const masters = rows.filter((r) => r.args.startsWith('nginx: master process'));
-  return masters.length === 1 && masters[0] ? masters[0].pid : null;
-}
-
-/** Pids of the nginx master's children now, or null when the master cannot be told apart. */
-async function nginxChildren(config: Config): Promise<number[] | null> {
-  const r = await execa('ps', ['-e', '-o', 'pid=,ppid=,args='], { reject: false, stdin: 'ignore', timeout: 10_000 });
-  if (r.exitCode !== 0) return null;
-  const rows = r.stdout.split('\n').flatMap((line) => {
-    const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
-    return m ? [{ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] ?? '' }] : [];
-  });
-  const master = masterPid(config, rows);
-  return master === null ? null : rows.filter((row) => row.ppid === master).map((row) => row.pid);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Waits up to timeoutMs for the pids to exit; returns how many are left. */
-async function waitGone(pids: number[] | null, timeoutMs: number): Promise<number> {
-  if (pids === null) return 0;
-  const deadline = performance.now() + timeoutMs;
-  let left = pids.filter(alive);
-  while (left.length > 0 && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 25));
-    left = left.filter(alive);
-  }
-  return left.length;
 }

@@ -65,14 +65,21 @@ async function processesOf(masterPid: number, prefix: string): Promise<number[]>
     .map((p) => p.pid);
 }
 
+/** A root's config and the site file nginx should load for it (e.g. what `bgproxy nginx-config` printed). */
+export interface NginxSite {
+  config: Config;
+  site: string;
+}
+
 /**
- * Starts nginx for `makeConfig(settings)`: the site file is renderServerBlocks(config). The root's
- * include files must exist first (see makeRoot). Stops it on teardown and checks nothing is left.
+ * Starts nginx for `makeConfig(settings)`: the site file is renderServerBlocks(config), or the
+ * `site` it returns. The root's include files must exist first (see makeRoot). Stops it on
+ * teardown and checks nothing is left.
  */
 export async function startNginx(
   t: Test,
   prefix: string,
-  makeConfig: (s: NginxSettings) => Config,
+  makeConfig: (s: NginxSettings) => Config | NginxSite | Promise<Config | NginxSite>,
 ): Promise<{ nginx: NginxInstance; config: Config }> {
   mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
   const listener = net.createServer();
@@ -83,9 +90,10 @@ export async function startNginx(
   const pidFile = path.join(prefix, 'nginx.pid');
   const base = `${NGINX_BIN} -p ${prefix}/ -c ${conf} -e ${errorLog}`;
   const settings = { port, testCommand: `${base} -t`, reloadCommand: `${base} -s reload`, pidFile };
-  const config = makeConfig(settings);
+  const made = await makeConfig(settings);
+  const config = 'site' in made ? made.config : made;
   const site = path.join(prefix, 'site.conf');
-  writeFileSync(site, renderServerBlocks(config));
+  writeFileSync(site, 'site' in made ? made.site : renderServerBlocks(config));
   writeFileSync(conf, mainConf(prefix, site, pidFile));
 
   // libuv's listening fd becomes nginx's fd 3; our copy is closed right after, before any traffic.
@@ -270,18 +278,32 @@ export interface LoadResult {
  * connections in a few seconds; their TIME_WAITs fill the ephemeral port range and make later
  * tests on this machine fail to connect.
  */
-export function startLoad(opts: { port: number; host: string; concurrency: number; keepAlive: boolean; maxMs: number; paceMs?: number }): {
+export function startLoad(opts: {
+  port: number;
+  host: string;
+  concurrency: number;
+  keepAlive: boolean;
+  maxMs: number;
+  paceMs?: number;
+  /** Which replies count as served (default: 200); the others are failures. */
+  ok?: (r: Reply) => boolean;
+  /** Sees every reply with the performance.now() its request started at. */
+  onReply?: (r: Reply, startedAt: number) => void;
+}): {
   stop: () => Promise<LoadResult>;
 } {
+  const ok = opts.ok ?? ((r: Reply) => r.status === 200);
   const agent = opts.keepAlive ? new http.Agent({ keepAlive: true, maxSockets: opts.concurrency }) : false;
   const result: LoadResult = { total: 0, colors: {}, errors: {}, failed: 0 };
   const until = performance.now() + opts.maxMs;
   let stopped = false;
   const client = async (): Promise<void> => {
     while (!stopped && performance.now() < until) {
+      const startedAt = performance.now();
       const r = await request({ port: opts.port, host: opts.host, path: '/', agent, timeoutMs: 5000 });
       result.total++;
-      const bad = r.error ?? (r.status === 200 ? undefined : `HTTP ${r.status}`);
+      opts.onReply?.(r, startedAt);
+      const bad = r.error ?? (ok(r) ? undefined : `HTTP ${r.status}`);
       if (bad) {
         result.failed++;
         result.errors[bad] = (result.errors[bad] ?? 0) + 1;

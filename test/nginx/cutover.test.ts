@@ -1,5 +1,6 @@
 // Cutover in nginx mode against a real nginx: switch, refuse, restore.
 import http from 'node:http';
+import path from 'node:path';
 import t from 'tap';
 import { readRawRoles } from '../../src/layout/roles.js';
 import { nginxCutover, type NginxStep } from '../../src/nginx/cutover.js';
@@ -121,7 +122,9 @@ t.test('the include forwards the proxy headers and websocket upgrades', async (t
 
 t.test('nginx keeps connections to the app alive (nginx.upstreamKeepalive), and not with 0', async (t) => {
   for (const keepalive of [16, 0]) {
-    const f = await nginxFixture(t, t.testdir(), { nginx: { upstreamKeepalive: keepalive } });
+    // One prefix per nginx: in a shared one, the first teardown took the second master for its
+    // own and SIGKILLed it, which left that master's workers running, orphaned.
+    const f = await nginxFixture(t, path.join(t.testdir(), `keepalive-${keepalive}`), { nginx: { upstreamKeepalive: keepalive } });
     const before = f.blue.connections;
     // One at a time: one worker's idle connection is reused; two workers make at most two.
     for (let i = 0; i < 20; i++) t.equal((await live(f)).body, 'blue');

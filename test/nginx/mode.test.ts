@@ -1,7 +1,7 @@
 // nginx mode end to end through the CLI: serve supervises the apps (no HTTP listener),
 // deploy writes the release and its include, cutover switches nginx; and without serve,
 // cutover and deploy still work, as in the recipe.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
@@ -115,27 +115,38 @@ t.test('without serve: cutover and rollback run in the CLI; bad nginx config is 
   t.match(nc.stdout, new RegExp(`include ${root}/live/etc/nginx.conf;`));
 });
 
-t.test('adopting a recipe root: nginx-config writes the upstream files its server blocks include, nginx -t passes', async (t) => {
+t.test('adopting a recipe root: init keeps its includes and writes the upstream files the server blocks include; nginx -t passes', async (t) => {
   const dir = tempDir(t);
   const root = path.join(dir, 'root');
-  mkdirSync(root);
-  initRoot({ root, settings: { listen: '127.0.0.1:18080', mode: 'nginx', hosts: { live: ['shop.test'], next: ['next.shop.test'] } } });
-  // The recipe's one-line includes, no upstream files yet.
+  // The recipe's one-line includes, made by hand before bgproxy; no upstream files.
+  const recipe = (port: number) => `proxy_pass http://127.0.0.1:${port}/;\n`;
   for (const [color, port] of [['blue', 8888], ['green', 8889]] as const) {
-    writeFileSync(path.join(root, color, 'etc', 'nginx.conf'), `proxy_pass http://127.0.0.1:${port}/;\n`);
+    mkdirSync(path.join(root, color, 'etc'), { recursive: true });
+    writeFileSync(path.join(root, color, 'etc', 'nginx.conf'), recipe(port));
   }
+  const init = await cli(['init', '--root', root, '--mode', 'nginx', '--listen', '127.0.0.1:18080', '--host', 'shop.test']);
+  t.equal(init.code, 0, init.stderr);
+  const upstreams = ['blue', 'green'].map((c) => path.join(root, c, 'etc', 'nginx-upstream.conf'));
+  t.equal(init.stdout.split('\n')[1], `wrote ${upstreams.join(', ')} (included by the site file of bgproxy nginx-config)`);
+  t.notMatch(init.stdout, /no release yet/, 'no placeholder over an existing include');
+  t.equal(readFileSync(path.join(root, 'green', 'etc', 'nginx.conf'), 'utf8'), recipe(8889), "the recipe's include is kept byte for byte");
+  t.match(readFileSync(upstreams[1]!, 'utf8'), /server 127\.0\.0\.1:8889;/);
+
   const nc = await cli(['nginx-config', '--root', root]);
   t.equal(nc.code, 0, nc.stderr);
-  const upstreams = ['blue', 'green'].map((c) => path.join(root, c, 'etc', 'nginx-upstream.conf'));
-  t.equal(nc.stderr.trim(), `wrote ${upstreams.join(', ')} (included by these server blocks)`);
-  t.match(readFileSync(upstreams[1]!, 'utf8'), /server 127\.0\.0\.1:8889;/);
+  t.equal(nc.stderr, '', 'init wrote everything the site file includes');
   const site = path.join(dir, 'site.conf');
   writeFileSync(site, nc.stdout);
   const conf = path.join(dir, 'nginx.conf');
   writeFileSync(conf, `pid ${dir}/nginx.pid; error_log ${dir}/error.log; events {}\nhttp { access_log off; include ${site}; }\n`);
   const test = await execa(NGINX_BIN, ['-p', `${dir}/`, '-c', conf, '-e', `${dir}/error.log`, '-t'], { reject: false, all: true });
   t.equal(test.exitCode, 0, test.all);
+
+  // A root whose upstream files went missing (made before they existed): nginx-config writes them.
+  for (const f of upstreams) rmSync(f);
   const again = await cli(['nginx-config', '--root', root]);
-  t.equal(again.stderr, '', 'unchanged files are not rewritten');
+  t.equal(again.stderr.trim(), `wrote ${upstreams.join(', ')} (included by these server blocks)`);
   t.equal(again.stdout, nc.stdout);
+  const third = await cli(['nginx-config', '--root', root]);
+  t.equal(third.stderr, '', 'unchanged files are not rewritten');
 });
