@@ -13,7 +13,7 @@ import type { Router } from './router.js';
 import type { Target } from './target.js';
 
 /** The defaults of config.limits. */
-export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192 };
+export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192, pausedRequests: 10_000 };
 
 export interface RouteTable {
   /** The target that `role` points at right now. */
@@ -149,6 +149,7 @@ function mergeForward(a: Forward | null, b: Forward): Forward {
     kind: 'forward',
     color: b.color ?? a.color,
     stripRequestHeaders: [...(a.stripRequestHeaders ?? []), ...(b.stripRequestHeaders ?? [])],
+    setRequestHeaders: [...(a.setRequestHeaders ?? []), ...(b.setRequestHeaders ?? [])],
     addResponseHeaders: [...(a.addResponseHeaders ?? []), ...(b.addResponseHeaders ?? [])],
   };
 }
@@ -234,6 +235,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     target.track(res, route);
     const remote = req.socket.remoteAddress ?? '';
     if (fwd?.stripRequestHeaders) for (const h of fwd.stripRequestHeaders) delete req.headers[h];
+    if (fwd?.setRequestHeaders) for (const [h, val] of fwd.setRequestHeaders) req.headers[h] = val;
     if (fwd?.addResponseHeaders) {
       const add = fwd.addResponseHeaders;
       const writeHead = res.writeHead;
@@ -289,6 +291,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     const fwd = v !== null && v.kind === 'forward' ? v : null;
     const target = fwd?.color !== undefined ? table.targetOf(fwd.color) : table.targetFor(route);
     if (fwd?.stripRequestHeaders) for (const h of fwd.stripRequestHeaders) delete req.headers[h];
+    if (fwd?.setRequestHeaders) for (const [h, val] of fwd.setRequestHeaders) req.headers[h] = val;
     target.trackSocket(socket);
     const remote = socket.remoteAddress ?? '';
     prepareRequestHeaders(req, { remoteAddress: remote, trusted: trusted.has(remote) }, true);
