@@ -190,10 +190,10 @@ function accessDirectives(config: Config, role: Role): string {
   const lines = [`    # access.${role}.allow in bgproxy.json: any other client address gets 403.`];
   if (config.trustProxy.length > 0) {
     lines.push('    # The client address behind the trusted proxies (trustProxy), as bgproxy reads it.');
-    config.trustProxy.forEach((a, i) => lines.push(`    set_real_ip_from ${check(a, `trustProxy[${i}]`)};`));
+    lines.push(...config.trustProxy.map((a, i) => `    set_real_ip_from ${check(a, `trustProxy[${i}]`)};`));
     lines.push('    real_ip_header X-Forwarded-For;', '    real_ip_recursive on;');
   }
-  allow.forEach((a, i) => lines.push(`    allow ${check(a, `access.${role}.allow[${i}]`)};`));
+  lines.push(...allow.map((a, i) => `    allow ${check(a, `access.${role}.allow[${i}]`)};`));
   lines.push('    deny all;');
   return `${lines.join('\n')}\n`;
 }
