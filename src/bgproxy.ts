@@ -290,6 +290,14 @@ export class Bgproxy extends EventEmitter {
     return this.#traffic.resume();
   }
 
+  /**
+   * Shutdown begins: requests held by a pause go on now (a restart of serve resumes), rather
+   * than hold their connections until the drain timeout cuts them.
+   */
+  releaseHeld(): void {
+    this.#traffic.close();
+  }
+
   /** Live hosts answer 503 + Retry-After with ROOT/maintenance.html while on; persisted in ROOT/traffic.json. */
   maintenance(on: boolean, retryAfterS?: number): Promise<TrafficStatus['maintenance']> {
     return this.#traffic.maintenance(on, retryAfterS);

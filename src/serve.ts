@@ -204,6 +204,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       const drainMs = bg.config.drainTimeoutMs;
       // Clients first, apps after: a request that arrives on a kept connection while
       // closing still reaches a running app.
+      bg.releaseHeld();
       const closed = server ? await closeGracefully(server, drainMs) : { forced: false };
       await bg.close(drainMs);
       await control.close();

@@ -47,6 +47,7 @@ export class MaintenanceGate implements Gate {
 
   check(req: RequestView): Verdict | null {
     if (this.#answer === null || req.role !== 'live') return null;
-    return req.header('content-length') !== undefined || req.header('transfer-encoding') !== undefined ? this.#answerClose : this.#answer;
+    const length = req.header('content-length');
+    return (length !== undefined && length !== '0') || req.header('transfer-encoding') !== undefined ? this.#answerClose : this.#answer;
   }
 }

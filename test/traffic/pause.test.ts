@@ -96,3 +96,18 @@ t.test('a request that waits past --timeout gets 503 + Retry-After; past limits.
   t.equal((await request(p.port, 'live.test')).status, 200);
   t.throws(() => p.bg.resume(), { code: 'BG_STATE' }, 'resume when not paused');
 });
+
+t.test('stopping serve while paused lets the held requests go on (a restart resumes)', async (t) => {
+  const blue = await startBackend(t, colorHandler('blue'));
+  const green = await startBackend(t, colorHandler('green'));
+  const p = await startProxy(t, { blue, green });
+  await p.bg.pause(30_000);
+  const held = request(p.port, 'live.test');
+  while (((await p.bg.status()).traffic?.pause?.waiting ?? 0) < 1) await new Promise((r) => setTimeout(r, 10));
+  const t0 = performance.now();
+  await p.stop();
+  const r = await held;
+  t.equal(r.status, 200, 'answered by the app, not cut');
+  t.equal(r.body, 'blue\n');
+  t.ok(performance.now() - t0 < 3000, 'without waiting for the drain timeout');
+});
