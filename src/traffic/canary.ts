@@ -10,9 +10,8 @@ export const CANARY_COOKIE = 'bgproxy_canary';
 const COOKIE_EQ = `${CANARY_COOKIE}=`;
 export const BUCKETS = 10_000;
 
-/** FNV-1a, 32 bits: fast and spread well enough over addresses. */
-function hash(s: string): number {
-  let h = 0x811c9dc5;
+/** FNV-1a, 32 bits, continuing from `h`: fast and spread well enough over addresses. */
+function fnv(s: string, h = 0x811c9dc5): number {
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
@@ -23,6 +22,9 @@ function hash(s: string): number {
 interface Split {
   readonly state: CanaryState;
   readonly prefix: string;
+  /** The hash of `${id}|`, so a client's bucket hashes only its address per request. */
+  readonly seed: number;
+  readonly cookiePrefix: string;
   /** Client with our cookie alone in its Cookie header: strip it, to one color or the other. */
   readonly canaryStrip: Forward;
   readonly liveStrip: Forward;
@@ -49,6 +51,8 @@ export class CanaryGate implements Gate {
         : {
             state,
             prefix: `${state.id}-`,
+            seed: fnv(`${state.id}|`),
+            cookiePrefix: `${CANARY_COOKIE}=${state.id}-`,
             canaryStrip: Object.freeze({ kind: 'forward', color: state.color, stripRequestHeaders: STRIP_COOKIE }),
             liveStrip: Object.freeze({ kind: 'forward', stripRequestHeaders: STRIP_COOKIE }),
           };
@@ -60,7 +64,7 @@ export class CanaryGate implements Gate {
 
   /** The bucket a cookie-less client at `address` gets in this canary. */
   static bucketOf(id: string, address: string): number {
-    return hash(`${id}|${address}`) % BUCKETS;
+    return fnv(address, fnv(`${id}|`)) % BUCKETS;
   }
 
   check(req: RequestView): Verdict | null {
@@ -70,8 +74,9 @@ export class CanaryGate implements Gate {
     const at = cookie === undefined ? -1 : findCookie(cookie);
     if (at >= 0) {
       const end = cookie!.indexOf(';', at);
-      const value = cookie!.slice(at + COOKIE_EQ.length, end < 0 ? cookie!.length : end).trim();
-      const bucket = value.startsWith(split.prefix) ? parseBucket(value, split.prefix.length) : -1;
+      const bucket = cookie!.startsWith(split.prefix, at + COOKIE_EQ.length)
+        ? parseBucket(cookie!, at + COOKIE_EQ.length + split.prefix.length, end < 0 ? cookie!.length : end)
+        : -1;
       const rest = without(cookie!, at, end);
       if (bucket >= 0) {
         const toCanary = bucket < split.state.share;
@@ -86,11 +91,11 @@ export class CanaryGate implements Gate {
 
   /** A client without a valid cookie: its address decides, and the cookie remembers it. */
   #assign(split: Split, req: RequestView, rest: string | null | undefined): Forward {
-    const bucket = CanaryGate.bucketOf(split.state.id, clientAddress(req, this.#trusted));
+    const bucket = fnv(clientAddress(req, this.#trusted), split.seed) % BUCKETS;
     const secure = req.tls !== null ? '; Secure' : '';
     const fwd: { -readonly [K in keyof Forward]: Forward[K] } = {
       kind: 'forward',
-      addResponseHeaders: [['set-cookie', `${CANARY_COOKIE}=${split.state.id}-${bucket}; Path=/; Max-Age=604800; HttpOnly; SameSite=Lax${secure}`]],
+      addResponseHeaders: [['set-cookie', `${split.cookiePrefix}${bucket}; Path=/; Max-Age=604800; HttpOnly; SameSite=Lax${secure}`]],
     };
     if (bucket < split.state.share) fwd.color = split.state.color;
     if (rest === null) fwd.stripRequestHeaders = STRIP_COOKIE;
@@ -112,15 +117,29 @@ function findCookie(cookie: string): number {
   }
 }
 
-function parseBucket(value: string, from: number): number {
-  const digits = value.slice(from);
-  if (!/^\d{1,4}$/.test(digits)) return -1;
-  return Number(digits);
+/** The decimal bucket in cookie[from, end) (trailing spaces allowed), or -1. */
+function parseBucket(cookie: string, from: number, end: number): number {
+  while (end > from && cookie.charCodeAt(end - 1) === 32) end--;
+  if (end === from || end - from > 4) return -1;
+  let n = 0;
+  for (let i = from; i < end; i++) {
+    const d = cookie.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function isSep(c: number): boolean {
+  return c === 59 /* ; */ || c === 32 || c === 9;
 }
 
 /** The Cookie header without the cookie at [at, end) (end -1: to the end), "" when none is left. */
 function without(cookie: string, at: number, end: number): string {
-  const before = cookie.slice(0, at).replace(/[;\s]+$/, '');
-  const after = end < 0 ? '' : cookie.slice(end + 1).trim();
-  return before === '' ? after : after === '' ? before : `${before}; ${after}`;
+  let b = at;
+  while (b > 0 && isSep(cookie.charCodeAt(b - 1))) b--;
+  let a = end < 0 ? cookie.length : end + 1;
+  while (a < cookie.length && isSep(cookie.charCodeAt(a))) a++;
+  if (b === 0) return a >= cookie.length ? '' : cookie.slice(a);
+  return a >= cookie.length ? cookie.slice(0, b) : `${cookie.slice(0, b)}; ${cookie.slice(a)}`;
 }
