@@ -26,10 +26,13 @@ import { WatchKeeper } from './release/watch-keeper.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { Colors } from './colors.js';
 import { planReload, type ReloadPlan } from './reload.js';
-import type { ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
+import { appendHistory } from './deploy/history.js';
+import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
+import type { CanaryStatusResult, ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
 
 export type { ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status, WatchReport } from './types.js';
 export type { ReloadPlan } from './reload.js';
+export type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
 
 export interface BgproxyOptions {
   config: Readonly<Config>;
@@ -64,6 +67,8 @@ export class Bgproxy extends EventEmitter {
   /** Locked operations started (auto-rollbacks aside), and the one holding the lock now. */
   #operations = 0;
   #running: Promise<void> = Promise.resolve();
+  /** Access rules, maintenance, pause and the canary split (src/traffic). */
+  readonly #traffic: TrafficControls;
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -85,6 +90,15 @@ export class Bgproxy extends EventEmitter {
         return () => this.off('drained', fn);
       },
     });
+    this.#traffic = new TrafficControls({
+      config: () => this.#config,
+      log: this.log.child({ component: 'traffic' }),
+      roles: () => this.#roles,
+      target: (color) => this.#colors.target(color),
+      supervisor: this.#colors.supervisor,
+      markFailed: (color, reason) => this.markFailed(color, reason),
+    });
+    this.#gates.push(...this.#traffic.gates);
     this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
       holdMs: this.config.holdMs,
@@ -134,6 +148,7 @@ export class Bgproxy extends EventEmitter {
       this.#exchange.holdMs = next.holdMs;
       this.#schedule();
       this.#handlers.configure({ router: new Router(next.hosts, next.unknownHost), trustProxy: next.trustProxy, limits: next.limits });
+      this.#traffic.configure(next);
       this.log.info({ event: 'reload', changed: plan.changed, atNextStart: plan.atNextStart }, `config reloaded: ${plan.changed.join(', ')}`);
       this.emit('reload', plan);
       return plan;
@@ -225,12 +240,79 @@ export class Bgproxy extends EventEmitter {
    * watchMs) starts the post-cutover watch.
    */
   cutover(opts: CutoverOptions = {}, onProgress?: (p: CutoverProgress) => void): Promise<CutoverResult> {
-    return this.locked('cutover', () => this.#release('cutover', () => this.#roles.next, opts, onProgress));
+    return this.locked('cutover', async () => {
+      const r = await this.#release('cutover', () => this.#roles.next, opts, onProgress);
+      // A canary to the color now live is complete: every live request goes there anyway.
+      await this.#traffic.endCanary('completed by cutover');
+      return r;
+    });
   }
 
-  /** Makes the previous live color live again (a switch back with the health check; no beforeCutover, no warm-up). */
+  /**
+   * Canary cutover: `percent` (0.01..99.99) of live-host traffic goes to next, sticky per
+   * client, after the same health check as a cutover; called again, changes the share.
+   * `cutover` completes it, `rollback` ends it. With watchMs (or watch.watchMs), a bad 5xx
+   * rate on next ends it by itself.
+   */
+  canary(percent: number, opts: CutoverOptions = {}): Promise<CanaryStatusResult> {
+    return this.locked('canary', async () => {
+      const share = Math.round(percent * 100);
+      if (!(share >= 1 && share <= 9999)) throw new BgError('BG_USAGE', `a canary share is above 0% and below 100%, got ${percent}%`);
+      if (this.config.mode === 'nginx') throw new BgError('BG_USAGE', 'a canary needs proxy mode: in nginx mode nginx routes the requests, not bgproxy');
+      const color = this.#roles.next;
+      if (!opts.force) await this.assertHealthy(color);
+      const watchMs = opts.watchMs ?? this.config.watch.watchMs;
+      return { canary: await this.#traffic.startCanary(share, watchMs) };
+    });
+  }
+
+  /** Makes the previous live color live again (a switch back with the health check; no beforeCutover, no warm-up); during a canary, ends it. */
   rollback(opts: CutoverOptions = {}, onProgress?: (p: CutoverProgress) => void): Promise<CutoverResult> {
-    return this.locked('rollback', () => this.#release('rollback', () => this.#rollbackTarget(), opts, onProgress));
+    return this.locked('rollback', async () => {
+      if (this.#traffic.canaryColor !== null) return this.#endCanary();
+      return this.#release('rollback', () => this.#rollbackTarget(), opts, onProgress);
+    });
+  }
+
+  /** Rollback during a canary: live keeps live, the canary color's live requests finish there. */
+  async #endCanary(): Promise<CutoverResult> {
+    const t0 = performance.now();
+    const ended = (await this.#traffic.endCanary('ended by rollback'))!;
+    const target = this.#colors.target(ended.color);
+    const inflightAtSwitch = target.inflightAs('live');
+    const cutOff = await target.drain(this.config.drainTimeoutMs, 'live');
+    const drainMs = Math.round(performance.now() - t0);
+    await appendHistory(this.config.root, {
+      action: 'rollback',
+      color: this.#roles.live,
+      result: 'ok',
+      durationMs: drainMs,
+      was: ended.color,
+      message: `canary of ${percentOf(ended.share)}% to ${ended.color} ended`,
+    });
+    return { live: this.#roles.live, was: ended.color, inflightAtSwitch, cutOff, drainMs, totalMs: drainMs, canaryEnded: true };
+  }
+
+  /** Holds new live-host requests (see traffic/pause.ts); resolves once live has none in flight. */
+  pause(timeoutMs: number): Promise<{ timeoutMs: number; inflightLeft: number; drainMs: number }> {
+    return this.#traffic.pause(timeoutMs);
+  }
+
+  resume(): { released: number; pausedMs: number; timedOut: number; refused: number } {
+    return this.#traffic.resume();
+  }
+
+  /**
+   * Shutdown begins: requests held by a pause go on now (a restart of serve resumes), rather
+   * than hold their connections until the drain timeout cuts them.
+   */
+  releaseHeld(): void {
+    this.#traffic.close();
+  }
+
+  /** Live hosts answer 503 + Retry-After with ROOT/maintenance.html while on; persisted in ROOT/traffic.json. */
+  maintenance(on: boolean, retryAfterS?: number): Promise<TrafficStatus['maintenance']> {
+    return this.#traffic.maintenance(on, retryAfterS);
   }
 
   /**
@@ -272,6 +354,10 @@ export class Bgproxy extends EventEmitter {
     onProgress?: (p: DeployProgress) => void,
   ): Promise<DeployResult & { cutover?: CutoverResult }> {
     return this.locked('deploy', async () => {
+      const canary = this.#traffic.canaryColor;
+      if (canary !== null) {
+        throw new BgError('BG_STATE', `a canary sends live traffic to ${canary}, the color a deploy would replace: complete it (bgproxy cutover) or end it (bgproxy rollback) first`);
+      }
       const result = await deploy(this.#deployHost(), opts, (p) => {
         this.emit('deploy-progress', p);
         onProgress?.(p);
@@ -442,14 +528,17 @@ export class Bgproxy extends EventEmitter {
       colors,
       lastRelease: this.#lastRelease,
       watch: this.#watch.report(),
+      traffic: this.#traffic.status(),
     };
   }
 
   /** Waits for in-flight requests on both colors (bounded), stops the apps, drops the pools. */
   async close(timeoutMs = this.config.drainTimeoutMs): Promise<void> {
     this.#watch.stop('shutting down');
+    this.#traffic.close();
     // The proxy has stopped accepting: let what runs finish, then stop the apps drained.
     await this.#colors.close(timeoutMs);
+    this.#handlers.flush();
     if (this.#tick) clearInterval(this.#tick);
     this.#tick = null;
   }

@@ -19,7 +19,9 @@ import {
   strList,
 } from './config-readers.js';
 import { BgError } from './errors.js';
+import { type AccessConfig, parseAccess } from './traffic/config.js';
 
+export type { AccessConfig, AccessRule } from './traffic/config.js';
 export { formatListen, type Listen, parseHostName, parseListen, parsePort } from './config-readers.js';
 
 export const COLORS = ['blue', 'green'] as const;
@@ -91,6 +93,8 @@ export interface LimitsConfig {
   maxHeaderBytes: number;
   /** Longest request target; longer gets 414 (nginx's 8 kB request-line buffer). */
   maxUrlBytes: number;
+  /** Most requests held while paused (bgproxy pause); past it, 503. */
+  pausedRequests: number;
 }
 
 export interface WatchConfig {
@@ -129,6 +133,8 @@ export interface Config {
   watch: WatchConfig;
   mode: 'proxy' | 'nginx';
   nginx: NginxConfig;
+  /** Who may reach the live and next hosts (client CIDRs, basic auth); null rules: open. */
+  access: AccessConfig;
 }
 
 export const CONFIG_FILE = 'bgproxy.json';
@@ -225,6 +231,7 @@ const TOP_KEYS = [
   'watch',
   'mode',
   'nginx',
+  'access',
 ] as const;
 
 /** Validates raw JSON (already parsed) for the root `root`. Throws BG_CONFIG naming the key. */
@@ -257,11 +264,12 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
   if (mode === 'nginx' && live.length === 0) fail('hosts.live', 'nginx mode needs at least one live host for its server block');
   const t = obj(o.timeouts ?? {}, 'timeouts', ['headersMs', 'requestMs', 'keepAliveMs', 'upstreamIdleMs']);
   const w = obj(o.watch ?? {}, 'watch', ['watchMs', 'maxErrorRate', 'minRequests']);
-  const l = obj(o.limits ?? {}, 'limits', ['maxHeaders', 'maxHeaderBytes', 'maxUrlBytes']);
+  const l = obj(o.limits ?? {}, 'limits', ['maxHeaders', 'maxHeaderBytes', 'maxUrlBytes', 'pausedRequests']);
   const limits: LimitsConfig = {
     maxHeaders: opt(l, 'maxHeaders', 'limits', (x, k) => int(x, k, 10, 1000), 100),
     maxHeaderBytes: opt(l, 'maxHeaderBytes', 'limits', (x, k) => int(x, k, 1024, 1024 * 1024), 16 * 1024),
     maxUrlBytes: opt(l, 'maxUrlBytes', 'limits', (x, k) => int(x, k, 256, 1024 * 1024), 8192),
+    pausedRequests: opt(l, 'pausedRequests', 'limits', (x, k) => int(x, k, 0, 1_000_000), 10_000),
   };
   if (limits.maxUrlBytes >= limits.maxHeaderBytes) fail('limits.maxUrlBytes', 'must be below limits.maxHeaderBytes (the URL is part of the head)');
   const n = obj(o.nginx ?? {}, 'nginx', ['testCommand', 'reloadCommand', 'verifyUrl', 'pidFile', 'upstreamKeepalive']);
@@ -303,6 +311,7 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
       pidFile: opt<string | null>(n, 'pidFile', 'nginx', (x, k) => str(x, k, { nonEmpty: true }), null),
       upstreamKeepalive: opt(n, 'upstreamKeepalive', 'nginx', (x, k) => int(x, k, 0, 1024), 16),
     },
+    access: parseAccess(o.access, mode),
   };
   return deepFreeze(config);
 }

@@ -12,7 +12,9 @@ export function createLogger(options: LogOptions = {}): Logger {
   const dest =
     typeof options.destination === 'object'
       ? options.destination
-      : pino.destination({ dest: options.destination ?? 1, sync: false});
+      : // Asynchronous, and bounded: when stdout cannot keep up (a stuck pipe, a slow
+        // journal), at most 16 MB of lines wait in memory and later ones are dropped.
+        pino.destination({ dest: options.destination ?? 1, sync: false, maxLength: 16 * 1024 * 1024 });
   return pino({ level: options.level ?? 'info', base: { name: 'bgproxy' } }, dest);
 }
 

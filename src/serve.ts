@@ -72,6 +72,13 @@ function optWatchMs(v: unknown): { watchMs?: number } {
   return { watchMs: v };
 }
 
+function numberArg(v: unknown, key: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new BgError('BG_USAGE', `"${key}" must be a number between ${min} and ${max}`);
+  }
+  return v;
+}
+
 export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
   return {
     status: () => bg.status(),
@@ -103,6 +110,14 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
         },
         (p) => emit('progress', { ...p }),
       ),
+    canary: (args) => bg.canary(numberArg(args.percent, 'percent', 0, 100), { force: args.force === true, ...optWatchMs(args.watchMs) }),
+    pause: (args) => bg.pause(numberArg(args.timeoutMs, 'timeoutMs', 1, 24 * 3_600_000)),
+    resume: async () => bg.resume(),
+    maintenance: async (args) => {
+      if (typeof args.on !== 'boolean') throw new BgError('BG_CONTROL', '"on" must be true or false');
+      const retryAfterS = args.retryAfterS === undefined ? undefined : numberArg(args.retryAfterS, 'retryAfterS', 0, 86_400);
+      return { maintenance: await bg.maintenance(args.on, retryAfterS) };
+    },
     ping: async () => ({ pid: process.pid }),
   };
 }
@@ -177,6 +192,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       const drainMs = bg.config.drainTimeoutMs;
       // Clients first, apps after: a request that arrives on a kept connection while
       // closing still reaches a running app.
+      bg.releaseHeld();
       const closed = server ? await server.close(drainMs) : { forced: false };
       await bg.close(drainMs);
       await control.close();

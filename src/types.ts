@@ -4,6 +4,7 @@ import type { Color, Config } from './config.js';
 import type { DeployProgress } from './deploy/deploy.js';
 import type { ReleaseReport } from './release/report.js';
 import type { WatchStatus } from './release/watch.js';
+import type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
 
 export interface CutoverOptions {
   /** Skip the health check of the color that becomes live. */
@@ -42,6 +43,13 @@ export interface CutoverResult {
   warmup?: ReleaseReport['warmup'];
   /** Present when a post-cutover watch started; it goes on in the background. */
   watch?: WatchStatus;
+  /** A rollback during a canary: the canary ended, live stayed (was: the canary color). */
+  canaryEnded?: boolean;
+}
+
+/** What `cutover --canary` returns. */
+export interface CanaryStatusResult {
+  canary: CanaryStatus;
 }
 
 export interface ColorStatus {
@@ -69,6 +77,8 @@ export interface Status {
   lastRelease: ReleaseReport | null;
   /** The current or last post-cutover watch. */
   watch: WatchReport | null;
+  /** Access rules (no secrets), pause, maintenance and the canary split. */
+  traffic?: TrafficStatus;
   /** serve only: the config file, when serve last loaded it, and whether it changed since. */
   config?: { file: string; loadedAt: string; changedSinceLoad: boolean };
 }

@@ -8,6 +8,7 @@ import { registerOps } from './ops.js';
 import { printError } from './output.js';
 import { registerRelease } from './release.js';
 import { registerServe } from './serve.js';
+import { registerTraffic } from './traffic.js';
 import { registerVerify } from './verify.js';
 
 function packageVersion(): string {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerOps(program);
   registerRelease(program);
+  registerTraffic(program);
   registerApps(program);
   registerVerify(program);
   return program;

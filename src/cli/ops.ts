@@ -38,7 +38,37 @@ export function formatStatus(s: Status): string {
   if (s.config?.changedSinceLoad) {
     notes.push(`${s.config.file} has changed since serve loaded it (${s.config.loadedAt}): bgproxy reload applies it`);
   }
-  return `${head}\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}${formatLastRelease(s)}`;
+  return `${head}\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}${formatTraffic(s)}${formatLastRelease(s)}`;
+}
+
+function pct(rate: number): string {
+  return `${Math.round(rate * 1000) / 10}%`;
+}
+
+/** Access rules, pause, maintenance and canary, one line each that applies (nothing when all are off). */
+export function formatTraffic(s: Status): string {
+  const t = s.traffic;
+  if (!t) return '';
+  const lines: string[] = [];
+  for (const role of ['live', 'next'] as const) {
+    const a = t.access[role];
+    if (!a) continue;
+    const parts = [a.allow ? `from ${a.allow.join(', ')}` : '', a.basicAuthUser ? `basic auth as ${a.basicAuthUser}` : ''].filter(Boolean);
+    lines.push(`access ${role}: ${parts.join(' and ')}`);
+  }
+  if (t.maintenance) lines.push(`maintenance: ON since ${t.maintenance.since} (503, Retry-After ${t.maintenance.retryAfterS}, ${t.maintenance.page} page); bgproxy maintenance off ends it`);
+  if (t.pause) {
+    const p = t.pause;
+    lines.push(`paused since ${p.since}: ${p.waiting} requests waiting (up to ${p.timeoutMs} ms each), ${p.timedOut} timed out, ${p.refused} refused; bgproxy resume lets them go`);
+  }
+  if (t.canary) {
+    const c = t.canary;
+    const per = (['blue', 'green'] as const).map((x) => `${x} ${c.colors[x].requests} requests, ${pct(c.colors[x].errorRate)} 5xx`).join('; ');
+    lines.push(`canary: ${c.percent}% of live traffic to ${c.color} since ${c.since} (${per})${c.watch ? `; ${formatWatch(c.watch)}` : ''}`);
+  } else if (t.lastCanary) {
+    lines.push(`last canary: ${t.lastCanary.percent}% to ${t.lastCanary.color}, ${t.lastCanary.how} at ${t.lastCanary.ended}`);
+  }
+  return lines.map((l) => `${l}\n`).join('');
 }
 
 /** "last cutover to green: ok - beforeCutover ok (120 ms); warm-up: …" and the watch, when there are any. */

@@ -2,7 +2,8 @@
 // They run in `serve` over the control socket; in nginx mode with no serve running they run
 // here, in this process, like the classic recipe did.
 import type { Command } from 'commander';
-import { Bgproxy, type CutoverResult } from '../bgproxy.js';
+import { Bgproxy, type CanaryStatus, type CutoverResult } from '../bgproxy.js';
+import type { CanaryStatusResult } from '../types.js';
 import { type Config, loadConfig, resolveRoot } from '../config.js';
 import { controlRequest } from '../control/client.js';
 import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
@@ -45,6 +46,7 @@ export function formatCutover(r: CutoverResult): string {
 }
 
 function formatSwitch(r: CutoverResult): string {
+  if (r.canaryEnded) return `canary ended: all live traffic on ${r.live}; ${r.inflightAtSwitch} requests on ${r.was} finished in ${r.drainMs} ms\n`;
   if (r.nginx) {
     const n = r.nginx;
     const old = n.oldWorkersMs === null ? 'old workers: unknown' : `old workers gone in ${n.oldWorkersMs} ms`;
@@ -107,6 +109,19 @@ function progressPrinter(out: NodeJS.WriteStream = process.stdout): (p: DeployPr
   };
 }
 
+/** "10%", "10", "0.5%" -> percent; 100% is a plain cutover. */
+export function parsePercent(v: string): number {
+  const m = /^(\d{1,3}(?:\.\d{1,2})?)%?$/.exec(v.trim());
+  const p = m ? Number(m[1]) : Number.NaN;
+  if (!(p > 0 && p <= 100)) throw new BgError('BG_USAGE', `--canary: expected a share above 0% and up to 100% (10%, 0.5%), got "${v}"`);
+  return p;
+}
+
+export function formatCanary(c: CanaryStatus): string {
+  const watch = c.watch ? `; ${formatWatch(c.watch)}` : '';
+  return `canary: ${c.percent}% of live traffic to ${c.color}, sticky per client${watch}; bgproxy cutover completes it, bgproxy rollback ends it\n`;
+}
+
 export function registerRelease(program: Command): void {
   program
     .command('deploy [commit]')
@@ -154,10 +169,17 @@ export function registerRelease(program: Command): void {
       .option('--force', 'skip the health check');
     if (name === 'cutover') {
       cmd.option('--watch <duration>', 'watch the new live color this long (500ms, 60s, 2m) and roll back automatically if its 5xx rate or health gets worse; 0 turns off a configured watch');
+      cmd.option('--canary <percent>', 'send only this share of live traffic (10%) to next, sticky per client; cutover again completes it, rollback ends it');
     }
-    cmd.action(async (f: { root?: string; force?: boolean; watch?: string }) => {
+    cmd.action(async (f: { root?: string; force?: boolean; watch?: string; canary?: string }) => {
       const root = resolveRoot(f.root);
       const opts = { force: f.force === true, ...(f.watch === undefined ? {} : { watchMs: parseDuration(f.watch, '--watch') }) };
+      const percent = f.canary === undefined ? 100 : parsePercent(f.canary);
+      if (percent < 100) {
+        const r = await viaServerOrLocal<CanaryStatusResult>(root, 'canary', { percent, ...opts }, (bg) => bg.canary(percent, opts));
+        process.stdout.write(formatCanary(r.canary));
+        return;
+      }
       const print = progressPrinter();
       const r = await viaServerOrLocal<CutoverResult>(
         root,

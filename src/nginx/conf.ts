@@ -174,12 +174,34 @@ function listenDirective(config: Config): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+const ADDRESS_OR_CIDR = /^[0-9a-fA-F:.]+(?:\/\d{1,3})?$/;
+
+/**
+ * access.ROLE.allow as nginx's allow/deny (others get 403, as in proxy mode). Behind trusted
+ * proxies, the realip module makes $remote_addr the client address first, as bgproxy reads it.
+ * Basic auth cannot be written: config validation refuses it in nginx mode (scrypt hashes).
+ */
+function accessDirectives(config: Config, role: Role): string {
+  const allow = config.access[role]?.allow;
+  if (!allow) return '';
+  const check = (a: string, key: string): string => (ADDRESS_OR_CIDR.test(a) ? a : refuse(key, a, 'not an address or CIDR'));
+  const lines = [`    # access.${role}.allow in bgproxy.json: any other client address gets 403.`];
+  if (config.trustProxy.length > 0) {
+    lines.push('    # The client address behind the trusted proxies (trustProxy), as bgproxy reads it.');
+    lines.push(...config.trustProxy.map((a, i) => `    set_real_ip_from ${check(a, `trustProxy[${i}]`)};`));
+    lines.push('    real_ip_header X-Forwarded-For;', '    real_ip_recursive on;');
+  }
+  lines.push(...allow.map((a, i) => `    allow ${check(a, `access.${role}.allow[${i}]`)};`));
+  lines.push('    deny all;');
+  return `${lines.join('\n')}\n`;
+}
+
 function serverBlock(config: Config, role: Role, hosts: readonly string[], listen: string): string {
   const names = hosts.map((h, i) => checkHost(h, `hosts.${role}[${i}]`));
   return `server {
     listen ${listen};
     server_name ${names.join(' ')};
-    location / {
+${accessDirectives(config, role)}    location / {
         include ${includeFile(config.root, role)};
     }
 }

@@ -43,6 +43,8 @@ export interface Forward {
   readonly color?: Color;
   /** Request headers (lower-case names) removed before the app sees the request. */
   readonly stripRequestHeaders?: readonly string[];
+  /** Request headers (lower-case names) set to these values, replacing any the client sent (canary: Cookie without its cookie). */
+  readonly setRequestHeaders?: ReadonlyArray<readonly [string, string]>;
   /** Response headers added to what the app answers (Set-Cookie for canary stickiness). */
   readonly addResponseHeaders?: ReadonlyArray<readonly [string, string]>;
 }

@@ -100,6 +100,8 @@ export interface UpstreamHeadOptions {
   fallbackHost?: string;
   /** Request headers (lower-case names) a gate removed. */
   strip?: readonly string[];
+  /** Request headers a gate sets, replacing the client's of the same name. */
+  set?: ReadonlyArray<readonly [string, string]>;
 }
 
 /**
@@ -116,7 +118,8 @@ export function upstreamHead(method: string, url: string, raw: string[], o: Upst
   }
   const listed = connectionListed(connection);
   const trusted = o.fwd.trusted;
-  const strip = o.strip;
+  const set = o.set;
+  const strip = set === undefined || set.length === 0 ? o.strip : [...(o.strip ?? []), ...set.map(([n]) => n.toLowerCase())];
   let head = `${method} ${url} HTTP/1.1\r\n`;
   let host: string | undefined;
   let xff: string | undefined;
@@ -165,6 +168,7 @@ export function upstreamHead(method: string, url: string, raw: string[], o: Upst
   head += `X-Forwarded-For: ${xff === undefined ? remote : `${xff}, ${remote}`}\r\n`;
   if (!hasProto) head += `X-Forwarded-Proto: ${o.fwd.proto}\r\n`;
   if (!hasXHost && host !== undefined && host !== '') head += `X-Forwarded-Host: ${host}\r\n`;
+  if (set !== undefined) for (const [n, v] of set) head += `${n}: ${v}\r\n`;
   if (o.body === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
   if (o.upgrade !== undefined) head += `Connection: upgrade\r\nUpgrade: ${o.upgrade}\r\n`;
   return `${head}\r\n`;

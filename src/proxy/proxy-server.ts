@@ -20,7 +20,7 @@ import { tunnel } from './tunnel.js';
 export { checkIntervalMs, FrontServer, IDLE_GRACE_MS } from './front.js';
 
 /** The defaults of config.limits. */
-export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192 };
+export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192, pausedRequests: 10_000 };
 
 export interface RouteTable {
   /** The target that `role` points at right now. */
@@ -54,6 +54,8 @@ export interface Handlers {
   /** For a host's http.Server ('upgrade'). */
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   configure(settings: HandlerSettings): void;
+  /** Writes out the access log lines gathered so far (serve's stop). */
+  flush(): void;
 }
 
 /** What the header checks found, in one pass over the raw headers. */
@@ -160,30 +162,51 @@ function mergeForward(a: Forward | null, b: Forward): Forward {
     kind: 'forward',
     color: b.color ?? a.color,
     stripRequestHeaders: [...(a.stripRequestHeaders ?? []), ...(b.stripRequestHeaders ?? [])],
+    setRequestHeaders: [...(a.setRequestHeaders ?? []), ...(b.setRequestHeaders ?? [])],
     addResponseHeaders: [...(a.addResponseHeaders ?? []), ...(b.addResponseHeaders ?? [])],
   };
 }
 
-function viewOf(head: RequestHead, a: Admitted, socket: Socket, trusted: boolean): RequestView {
-  const tls = socket as Socket & { encrypted?: boolean; servername?: string | false };
-  return {
-    method: head.method,
-    path: a.url,
-    host: a.host,
-    role: a.route,
-    remoteAddress: socket.remoteAddress ?? '',
-    trustedPeer: trusted,
-    tls: tls.encrypted ? { servername: tls.servername || null } : null,
-    upgrade: head.upgrade,
-    header: (name) => {
-      const n = name.length;
-      for (let i = 0; i < head.raw.length; i += 2) {
-        const k = head.raw[i]!;
-        if (k.length === n && k.toLowerCase() === name) return head.raw[i + 1];
-      }
-      return undefined;
-    },
-  };
+/** What a gate sees of a request: one small object, header lookups on demand. */
+class View implements RequestView {
+  readonly method: string;
+  readonly path: string;
+  readonly host: string;
+  readonly role: Role;
+  readonly trustedPeer: boolean;
+  readonly upgrade: boolean;
+  readonly #raw: string[];
+  readonly #socket: Socket;
+
+  constructor(head: RequestHead, a: Admitted, socket: Socket, trusted: boolean) {
+    this.method = head.method;
+    this.path = a.url;
+    this.host = a.host;
+    this.role = a.route;
+    this.trustedPeer = trusted;
+    this.upgrade = head.upgrade;
+    this.#raw = head.raw;
+    this.#socket = socket;
+  }
+
+  get remoteAddress(): string {
+    return this.#socket.remoteAddress ?? '';
+  }
+
+  get tls(): { servername: string | null } | null {
+    const s = this.#socket as Socket & { encrypted?: boolean; servername?: string | false };
+    return s.encrypted ? { servername: s.servername || null } : null;
+  }
+
+  header(name: string): string | undefined {
+    const raw = this.#raw;
+    const n = name.length;
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i]!;
+      if (k.length === n && k.toLowerCase() === name) return raw[i + 1];
+    }
+    return undefined;
+  }
 }
 
 function answerHead(status: number, headers: ReadonlyArray<readonly [string, string]>, bodyLength: number): string {
@@ -257,13 +280,14 @@ export function createHandlers(opts: HandlerOptions): Handlers {
       ...(a.hostOverride !== undefined ? { host: a.hostOverride } : {}),
       ...(a.noHost ? { fallbackHost: `127.0.0.1:${target.port}` } : {}),
       ...(fwd?.stripRequestHeaders ? { strip: fwd.stripRequestHeaders } : {}),
+      ...(fwd?.setRequestHeaders ? { set: fwd.setRequestHeaders } : {}),
     });
   }
 
   /** Runs the gates, then `go` with their verdict (at once, or after a wait). */
   function gated(head: RequestHead, a: Admitted, socket: Socket, isTrusted: boolean, hold: () => void, go: (v: Verdict | null) => void, gone: () => boolean): void {
     if (gates.length === 0) return go(null);
-    const v = runGates(gates, viewOf(head, a, socket, isTrusted));
+    const v = runGates(gates, new View(head, a, socket, isTrusted));
     if (v === null || v.kind !== 'wait') return go(v);
     hold();
     v.until.then(
@@ -421,7 +445,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     );
   }
 
-  return { front, request, upgrade, configure };
+  return { front, request, upgrade, configure, flush: () => accessLog?.close() };
 }
 
 function plain(res: ServerResponse, status: number, headers: Answer['headers'], body: string | Buffer, close: boolean): void {

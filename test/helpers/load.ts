@@ -11,7 +11,18 @@ export interface LoadStats {
   counts: Map<string, number>;
 }
 
-export function startLoad(opts: { port: number; host: string; clients: number; maxMs: number; path?: string; keepAlive?: boolean }): {
+export interface LoadOptions {
+  port: number;
+  host: string;
+  clients: number;
+  maxMs: number;
+  path?: string;
+  keepAlive?: boolean;
+  /** Called per response with its timing (performance.now() at send and at the end of the body). */
+  onResponse?: (r: { status: number; headers: http.IncomingHttpHeaders; body: string; startedAt: number; endedAt: number }) => void;
+}
+
+export function startLoad(opts: LoadOptions): {
   stats: LoadStats;
   stop(): Promise<LoadStats>;
 } {
@@ -21,6 +32,7 @@ export function startLoad(opts: { port: number; host: string; clients: number; m
   const agents: http.Agent[] = [];
   const one = (agent: http.Agent | false): Promise<void> =>
     new Promise((resolve) => {
+      const startedAt = performance.now();
       const req = http.request(
         { host: '127.0.0.1', port: opts.port, path: opts.path ?? '/', agent, headers: { host: opts.host } },
         (res) => {
@@ -34,6 +46,7 @@ export function startLoad(opts: { port: number; host: string; clients: number; m
             const b = body.trim();
             stats.bodies.push(b);
             stats.counts.set(b, (stats.counts.get(b) ?? 0) + 1);
+            opts.onResponse?.({ status, headers: res.headers, body: b, startedAt, endedAt: performance.now() });
             resolve();
           });
           res.on('error', (e) => {
