@@ -598,8 +598,7 @@ export class FrontServer {
     for (const c of this.conns) {
       if (c.upgraded) continue;
       if (c.idleSince >= 0) {
-        if (keepAliveMs > 0 && now - c.idleSince >= keepAliveMs) c.socket.destroy();
-        else if (keepAliveMs === 0) c.socket.destroy();
+        if (now - c.idleSince >= keepAliveMs) c.socket.destroy();
         continue;
       }
       if (c.headStart >= 0 && now - c.headStart >= headers) c.timeout();

@@ -1,6 +1,5 @@
 // Header rewriting in both directions. Hop-by-hop headers (RFC 9110 §7.6.1) belong to one
 // connection and never cross the proxy; X-Forwarded-* are set by us, not trusted from clients.
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -30,45 +29,6 @@ export interface ForwardedInfo {
   remoteAddress: string;
   /** Whether that address is a configured trusted proxy whose X-Forwarded-* we extend. */
   trusted: boolean;
-}
-
-/**
- * Rewrites req.headers in place for the upstream request (http-proxy copies req.headers).
- * Keeps the body framing honest: a chunked request stays chunked (never turned into
- * Content-Length: 0 with a body behind it), Content-Length alone stays as is.
- */
-export function prepareRequestHeaders(req: IncomingMessage, fwd: ForwardedInfo, upgrade: boolean): void {
-  const h: IncomingHttpHeaders = req.headers;
-  const chunked = h['transfer-encoding'] !== undefined;
-  const upgradeValue = h.upgrade;
-  for (const name of connectionListed(h.connection)) delete h[name];
-  for (const name of HOP_BY_HOP) if (h[name] !== undefined) delete h[name];
-  if (chunked) {
-    // Node's parser accepted the message, so its framing is chunked; say so upstream.
-    h['transfer-encoding'] = 'chunked';
-    delete h['content-length'];
-  }
-  // Node answers "100 Continue" to the client itself; the upstream gets a plain request.
-  delete h.expect;
-  if (upgrade && upgradeValue !== undefined) {
-    h.connection = 'upgrade';
-    h.upgrade = upgradeValue;
-  }
-
-  const host = h.host ?? '';
-  if (fwd.trusted) {
-    const prior = h['x-forwarded-for'];
-    h['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${fwd.remoteAddress}` : fwd.remoteAddress;
-    if (h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = 'http';
-    if (h['x-forwarded-host'] === undefined && host !== '') h['x-forwarded-host'] = host;
-  } else {
-    h['x-forwarded-for'] = fwd.remoteAddress;
-    h['x-forwarded-proto'] = 'http';
-    if (host !== '') h['x-forwarded-host'] = host;
-    else delete h['x-forwarded-host'];
-    delete h.forwarded;
-    delete h['x-real-ip'];
-  }
 }
 
 /**
@@ -140,7 +100,8 @@ export function upstreamHead(method: string, url: string, raw: string[], o: Upst
       case 'expect':
         continue;
       case 'content-length':
-        if (o.body !== 'length') continue;
+        // Gone when the body is re-framed chunked; kept as sent otherwise (a POST's "0" too).
+        if (o.body === 'chunked') continue;
         break;
       case 'x-forwarded-for':
         if (trusted) xff = xff === undefined ? value : `${xff}, ${value}`;

@@ -9,7 +9,7 @@ import type { Color, LimitsConfig, Role, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { AccessLog } from './access-log.js';
 import { type BodyKind, Exchange, type ExchangeSettings, type Framing, type Sink, type Source } from './exchange.js';
-import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, type RequestHead } from './front.js';
+import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type RequestHead } from './front.js';
 import type { Answer, Forward, Gate, RequestView, Verdict } from './gate.js';
 import { upstreamHead } from './headers.js';
 import { normalizeHost } from './host.js';
@@ -199,14 +199,9 @@ class View implements RequestView {
   }
 
   header(name: string): string | undefined {
-    const raw = this.#raw;
-    const n = name.length;
-    for (let i = 0; i < raw.length; i += 2) {
-      const k = raw[i]!;
-      if (k.length === n && k.toLowerCase() === name) return raw[i + 1];
-    }
-    return undefined;
+    return headerValue(this.#raw, name);
   }
+
 }
 
 function answerHead(status: number, headers: ReadonlyArray<readonly [string, string]>, bodyLength: number): string {
