@@ -8,9 +8,9 @@ import type { Socket } from 'node:net';
 import type { Color, LimitsConfig, Role, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { AccessLog } from './access-log.js';
-import { type BodyKind, Exchange, type ExchangeSettings, type Framing, type Sink, type Source } from './exchange.js';
+import { type BodyKind, Exchange, type ExchangeOwner, type ExchangeSettings, type Framing, type Sink, type Source } from './exchange.js';
 import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type RequestHead } from './front.js';
-import type { Answer, Forward, Gate, RequestView, Verdict } from './gate.js';
+import type { Answer, Forward, Gate, RequestView, Verdict, Wait } from './gate.js';
 import { upstreamHead } from './headers.js';
 import { normalizeHost } from './host.js';
 import type { Router } from './router.js';
@@ -279,13 +279,14 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     });
   }
 
-  /** Runs the gates, then `go` with their verdict (at once, or after a wait). */
-  function gated(head: RequestHead, a: Admitted, socket: Socket, isTrusted: boolean, hold: () => void, go: (v: Verdict | null) => void, gone: () => boolean): void {
-    if (gates.length === 0) return go(null);
-    const v = runGates(gates, new View(head, a, socket, isTrusted));
-    if (v === null || v.kind !== 'wait') return go(v);
-    hold();
-    v.until.then(
+  /** The gates' verdict on a request (null: forward it as it is). */
+  function check(head: RequestHead, a: Admitted, socket: Socket, isTrusted: boolean): Verdict | null {
+    return gates.length === 0 ? null : runGates(gates, new View(head, a, socket, isTrusted));
+  }
+
+  /** After a gate's wait: `go` with what it decided, unless the client has gone meanwhile. */
+  function afterWait(w: Wait, go: (v: Verdict | null) => void, gone: () => boolean): void {
+    w.until.then(
       (after) => {
         if (!gone()) go(after);
       },
@@ -293,6 +294,15 @@ export function createHandlers(opts: HandlerOptions): Handlers {
         if (!gone()) go({ kind: 'answer', status: 503, body: 'bgproxy: unavailable\n', close: true });
       },
     );
+  }
+
+  /** The exchange for a request the gates let through (possibly changed: another color, headers). */
+  function exchange(head: RequestHead, a: Admitted, socket: Socket, isTrusted: boolean, v: Verdict | null, sink: Sink, source: Source, owner: ExchangeOwner): Exchange {
+    const fwd = v !== null && v.kind === 'forward' ? v : null;
+    const target = fwd?.color !== undefined ? table.targetOf(fwd.color) : table.targetFor(a.route);
+    const ex = new Exchange(settings, target, a.route, head.method, prepare(head, a, target, socket, isTrusted, fwd, false), a.body, sink, source, owner);
+    if (fwd?.addResponseHeaders) ex.addHeaders = fwd.addResponseHeaders.flat();
+    return ex;
   }
 
   // --- the proxy's own connections ----------------------------------------------------------
@@ -304,23 +314,14 @@ export function createHandlers(opts: HandlerOptions): Handlers {
       if ('status' in a) return conn.answer(req, a.status, [], `bgproxy: ${a.reason}\n`, a.status !== 421);
       req.host = a.host;
       req.url = a.url;
-      const socket = conn.socket;
-      const isTrusted = trusted.has(socket.remoteAddress ?? '');
-      gated(
-        req,
-        a,
-        socket,
-        isTrusted,
-        () => conn.hold(),
-        (v) => {
-          if (v !== null && v.kind === 'answer') return conn.answer(req, v.status, v.headers ?? [], v.body, v.close === true);
-          const fwd = v !== null && v.kind === 'forward' ? v : null;
-          const target = fwd?.color !== undefined ? table.targetOf(fwd.color) : table.targetFor(a.route);
-          const ex = new Exchange(settings, target, a.route, req.method, prepare(req, a, target, socket, isTrusted, fwd, false), a.body, conn, conn, conn);
-          if (fwd?.addResponseHeaders) ex.addHeaders = fwd.addResponseHeaders.flat();
-          conn.forward(req, ex);
-        },
-        () => socket.destroyed,
+      const isTrusted = trusted.has(conn.socket.remoteAddress ?? '');
+      const v = check(req, a, conn.socket, isTrusted);
+      if (v === null || v.kind !== 'wait') return forwardFront(conn, req, a, isTrusted, v);
+      conn.hold();
+      afterWait(
+        v,
+        (after) => forwardFront(conn, req, a, isTrusted, after),
+        () => conn.socket.destroyed,
       );
     },
     upgrade(conn: FrontConn, req: FrontRequest, rest: Buffer): void {
@@ -331,6 +332,11 @@ export function createHandlers(opts: HandlerOptions): Handlers {
       if (accessLog !== null && ex !== null) accessLog.write(req.method, req.host, req.url, status, ex.target.color, performance.now() - req.started);
     },
   };
+
+  function forwardFront(conn: FrontConn, req: FrontRequest, a: Admitted, isTrusted: boolean, v: Verdict | null): void {
+    if (v !== null && v.kind === 'answer') return conn.answer(req, v.status, v.headers ?? [], v.body, v.close === true);
+    conn.forward(req, exchange(req, a, conn.socket, isTrusted, v, conn, conn, conn));
+  }
 
   function upgradeSocket(head: RequestHead, socket: Socket, rest: Buffer): void {
     socket.on('error', () => socket.destroy());
@@ -344,13 +350,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
       return;
     }
     const isTrusted = trusted.has(socket.remoteAddress ?? '');
-    gated(
-      head,
-      a,
-      socket,
-      isTrusted,
-      () => socket.pause(),
-      (v) => {
+    const go = (v: Verdict | null): void => {
         if (v !== null && v.kind === 'answer') {
           const body = typeof v.body === 'string' ? Buffer.from(v.body) : v.body;
           socket.end(Buffer.concat([Buffer.from(answerHead(v.status, v.headers ?? [], body.length)), body]));
@@ -368,9 +368,11 @@ export function createHandlers(opts: HandlerOptions): Handlers {
           logger: settings.logger,
           color: target.color,
         });
-      },
-      () => socket.destroyed,
-    );
+    };
+    const v = check(head, a, socket, isTrusted);
+    if (v === null || v.kind !== 'wait') return go(v);
+    socket.pause();
+    afterWait(v, go, () => socket.destroyed);
   }
 
   // --- a host's http.Server (embedding) -----------------------------------------------------
@@ -390,16 +392,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     if ('status' in a) return plain(res, a.status, [], `bgproxy: ${a.reason}\n`, a.status !== 421);
     const socket = req.socket;
     const isTrusted = trusted.has(socket.remoteAddress ?? '');
-    gated(
-      head,
-      a,
-      socket,
-      isTrusted,
-      () => req.pause(),
-      (v) => {
+    const go = (v: Verdict | null): void => {
         if (v !== null && v.kind === 'answer') return plain(res, v.status, v.headers ?? [], v.body, v.close === true);
-        const fwd = v !== null && v.kind === 'forward' ? v : null;
-        const target = fwd?.color !== undefined ? table.targetOf(fwd.color) : table.targetFor(a.route);
         const sink = new ResponseSink(res);
         const source: Source = { pauseBody: () => req.pause(), resumeBody: () => req.resume() };
         const owner = {
@@ -407,8 +401,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
             accessLog?.write(head.method, a.host, a.url, ex.status, ex.target.color, performance.now() - started);
           },
         };
-        const ex = new Exchange(settings, target, a.route, head.method, prepare(head, a, target, socket, isTrusted, fwd, false), a.body, sink, source, owner);
-        if (fwd?.addResponseHeaders) ex.addHeaders = fwd.addResponseHeaders.flat();
+        const ex = exchange(head, a, socket, isTrusted, v, sink, source, owner);
         sink.exchange = ex;
         res.on('close', () => {
           if (!res.writableFinished) ex.abort();
@@ -419,9 +412,11 @@ export function createHandlers(opts: HandlerOptions): Handlers {
           req.on('end', () => ex.onBodyEnd());
         }
         req.resume();
-      },
-      () => res.destroyed,
-    );
+    };
+    const v = check(head, a, socket, isTrusted);
+    if (v === null || v.kind !== 'wait') return go(v);
+    req.pause();
+    afterWait(v, go, () => res.destroyed);
   }
 
   function upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
