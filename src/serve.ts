@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
 import { type Color, CONFIG_FILE, type Config, type ConfigSource, formatListen, loadConfig } from './config.js';
-import { type CommandHandler, ControlServer } from './control/server.js';
+import { type CommandHandler, ControlServer, type Emit, type Receive } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
 import { applyServerSettings, closeGracefully, createProxyHttpServer } from './proxy/proxy-server.js';
@@ -84,12 +84,40 @@ function optWatchMs(v: unknown): { watchMs?: number } {
   return { watchMs: v };
 }
 
+/** How long a gated cutover holds the root's lock waiting for "go" before it gives up. */
+const GATE_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * "gate": true: once every check passed, say "ready" (an event) and switch only when the
+ * client's next line is "go"; anything else, a hang-up or the timeout aborts, nothing switched.
+ */
+function optGate(v: unknown, emit: Emit, receive: Receive): { gate?: (color: Color) => Promise<void> } {
+  if (v !== true) return {};
+  return {
+    gate: async (color) => {
+      emit('ready', { color });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), GATE_TIMEOUT_MS);
+      });
+      const line = await Promise.race([receive(), timeout]);
+      clearTimeout(timer);
+      if (line !== 'go') {
+        throw new BgError('BG_FLEET', `the gate before the switch to ${color} was not opened (${line === null ? 'no "go"' : `got "${line.slice(0, 20)}"`}): nothing switched`);
+      }
+    },
+  };
+}
+
 export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
   return {
     status: () => bg.status(),
-    cutover: (args, emit) =>
-      bg.cutover({ force: args.force === true, ...optWatchMs(args.watchMs) }, (p) => emit('progress', { ...p })),
-    rollback: (args, emit) => bg.rollback({ force: args.force === true }, (p) => emit('progress', { ...p })),
+    cutover: (args, emit, receive) =>
+      bg.cutover({ force: args.force === true, ...optWatchMs(args.watchMs), ...optGate(args.gate, emit, receive) }, (p) =>
+        emit('progress', { ...p }),
+      ),
+    rollback: (args, emit, receive) =>
+      bg.rollback({ force: args.force === true, ...optGate(args.gate, emit, receive) }, (p) => emit('progress', { ...p })),
     restart: async (args) => {
       const color = colorArg(bg, args.color);
       return { color, ...(await bg.restartColor(color)) };
