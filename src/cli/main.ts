@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerApps } from './apps.js';
+import { registerFleet } from './fleet.js';
 import { registerInit } from './init.js';
 import { registerOps } from './ops.js';
 import { printError } from './output.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerRelease(program);
   registerApps(program);
   registerVerify(program);
+  registerFleet(program);
   return program;
 }
 

@@ -1,0 +1,169 @@
+// `bgproxy fleet deploy|cutover|rollback`, read top to bottom:
+// phase 1: deploy into next everywhere (at most `parallel` at once, progress by server);
+// check: every server healthy on next with the same commit; phase 2: switch everywhere
+// (switch.ts). A failure in phase 1 or the check leaves every live color untouched.
+import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
+import { BgError } from '../errors.js';
+import type { Status } from '../types.js';
+import { appendFleetHistory, type FleetHistoryEntry, lastPushed } from './history.js';
+import { describeFailure } from './push.js';
+import { runRemote } from './remote.js';
+import type { FleetRun, Outcome } from './run.js';
+import { describeSwitch, type SwitchReport, switchAll } from './switch.js';
+
+export interface FleetReport {
+  action: FleetHistoryEntry['action'];
+  result: FleetHistoryEntry['result'];
+  commit: string | null;
+  /** Where it stopped: "deploy", "check", "switch". */
+  phase: string;
+  servers: Record<string, string>;
+  switch: SwitchReport | null;
+  message: string;
+  durationMs: number;
+}
+
+export interface FleetDeployOptions {
+  commit?: string;
+  cutover: boolean;
+  /** Roll back the servers that switched when another one failed (default: the fleet's onFailure). */
+  rollback: boolean;
+  force: boolean;
+}
+
+function deployPrinter(run: FleetRun, server: Parameters<FleetRun['line']>[0]): (event: string, data: Record<string, unknown>) => void {
+  return (event, data) => {
+    if (event !== 'progress') return;
+    const p = data as unknown as DeployProgress;
+    if (p.phase === 'done') run.line(server, `${p.step.padEnd(10)} ${p.ms} ms`);
+    else if (p.phase === 'line') run.line(server, `  ${p.line}`);
+  };
+}
+
+export async function fleetDeploy(run: FleetRun, opts: FleetDeployOptions): Promise<FleetReport> {
+  const t0 = performance.now();
+  const commit = opts.commit ?? (await lastPushed(run.fleet.file));
+  if (!commit) throw new BgError('BG_USAGE', 'no COMMIT given and nothing pushed yet (bgproxy fleet push first, or name a commit)');
+  const report = (r: Omit<FleetReport, 'action' | 'durationMs'>): Promise<FleetReport> =>
+    finish(run, { ...r, action: 'deploy', durationMs: Math.round(performance.now() - t0) });
+
+  // Phase 1: next everywhere. Live is not touched by a deploy, whatever happens here.
+  run.say(`phase 1: deploying ${commit.slice(0, 7)} into next on ${run.servers.length} servers (${run.fleet.parallel} at a time)`);
+  const deploys = await run.each((s) =>
+    runRemote<DeployResult>(run.ssh, s, ['deploy', commit, '--json', ...(opts.force ? ['--force'] : [])], { onEvent: deployPrinter(run, s) }),
+  );
+  for (const d of deploys) {
+    if (d.state === 'ok') run.line(d.server, d.value.message);
+    else if (d.state === 'failed') run.line(d.server, `deploy FAILED: ${d.error.message}`);
+  }
+  const servers = Object.fromEntries(deploys.map((d) => [d.server.name, d.state === 'ok' ? `deployed into ${d.value.color}` : d.state === 'failed' ? `deploy ${describeFailure(d.error)}` : 'not started']));
+  const failed = deploys.filter((d) => d.state !== 'ok');
+  if (failed.length > 0) {
+    const names = failed.map((d) => d.server.name).join(', ');
+    return report({
+      result: run.interrupted ? 'interrupted' : 'failed',
+      commit,
+      phase: 'deploy',
+      servers,
+      switch: null,
+      message: `${run.interrupted ? 'interrupted' : `deploy failed on ${names}`}: nothing switched, every live color untouched`,
+    });
+  }
+  const commits = new Set(deploys.map((d) => (d.state === 'ok' ? d.value.commit : '')));
+  if (commits.size > 1) {
+    return report({ result: 'failed', commit, phase: 'check', servers, switch: null, message: `${commit} resolved to different commits on the servers (${[...commits].map((c) => c.slice(0, 7)).join(', ')}): nothing switched; name a full commit` });
+  }
+  const sha = [...commits][0]!;
+  if (!opts.cutover) {
+    return report({ result: 'ok', commit: sha, phase: 'deploy', servers, switch: null, message: `${sha.slice(0, 7)} is next on every server - go live: bgproxy fleet cutover` });
+  }
+  return phase2(run, 'cutover', sha, opts.rollback, servers, report);
+}
+
+/** `fleet cutover` / `fleet rollback` on their own: the check, then phase 2. */
+export async function fleetSwitch(run: FleetRun, action: 'cutover' | 'rollback', rollback: boolean): Promise<FleetReport> {
+  const t0 = performance.now();
+  const report = (r: Omit<FleetReport, 'action' | 'durationMs'>): Promise<FleetReport> =>
+    finish(run, { ...r, action, durationMs: Math.round(performance.now() - t0) });
+  return phase2(run, action, null, rollback, {}, report);
+}
+
+/**
+ * Every server reachable and, for a cutover, healthy on next with the same commit (the
+ * one just deployed, when given); then the switch.
+ */
+async function phase2(
+  run: FleetRun,
+  action: 'cutover' | 'rollback',
+  sha: string | null,
+  rollback: boolean,
+  servers: Record<string, string>,
+  report: (r: Omit<FleetReport, 'action' | 'durationMs'>) => Promise<FleetReport>,
+): Promise<FleetReport> {
+  const statuses = await run.each((s) => runRemote<Status>(run.ssh, s, ['status', '--json']), { parallel: run.servers.length });
+  const problems = statuses.map((o) => checkProblem(o, action, sha)).filter((p): p is string => p !== null);
+  const commit = sha ?? commonNext(statuses);
+  if (action === 'cutover' && commit === null && problems.length === 0) {
+    problems.push(`the servers' next colors run different commits (${statuses.map((o) => (o.state === 'ok' ? `${o.server.name} ${o.value.colors[o.value.next].commit?.slice(0, 7) ?? 'nothing'}` : '')).join(', ')}): deploy one commit everywhere first (bgproxy fleet deploy)`);
+  }
+  if (run.interrupted || problems.length > 0) {
+    return report({
+      result: run.interrupted ? 'interrupted' : 'failed',
+      commit,
+      phase: 'check',
+      servers: { ...servers, ...Object.fromEntries(statuses.map((o) => [o.server.name, o.state === 'failed' ? describeFailure(o.error) : servers[o.server.name] ?? 'checked'])) },
+      switch: null,
+      message: `${run.interrupted ? 'interrupted' : problems.join('; ')}: nothing switched, every live color untouched`,
+    });
+  }
+  run.say(`phase 2: ${action} on ${run.servers.length} servers at once`);
+  const sw = await switchAll(run, action, { rollback });
+  const names = (pred: (o: SwitchReport['outcomes'][number]) => boolean): string =>
+    sw.outcomes.filter(pred).map((o) => o.server.name).join(', ');
+  const spread = sw.spreadMs === null ? '' : `; the switches were ${sw.spreadMs} ms apart`;
+  let message: string;
+  if (sw.ok) message = `${action} done on every server${commit && action === 'cutover' ? `: ${commit.slice(0, 7)} is live` : ''}${spread}`;
+  else if (!sw.went) message = `${action} called off before any switch (${names((o) => !o.ready) || 'interrupted'} not ready): every live color untouched`;
+  else {
+    const rolled = names((o) => o.rolledBack?.ok === true);
+    const stuck = names((o) => o.rolledBack?.ok === false || (o.switched && !o.rolledBack));
+    message = `${action} failed on ${names((o) => !o.switched)}${rolled ? `; rolled back ${rolled}` : ''}${stuck ? `; STILL SWITCHED: ${stuck}` : ''}`;
+  }
+  return report({
+    result: sw.ok ? 'ok' : run.interrupted ? 'interrupted' : 'failed',
+    commit,
+    phase: 'switch',
+    servers: { ...servers, ...Object.fromEntries(sw.outcomes.map((o) => [o.server.name, describeSwitch(o)])) },
+    switch: sw,
+    message,
+  });
+}
+
+function checkProblem(o: Outcome<Status>, action: 'cutover' | 'rollback', sha: string | null): string | null {
+  if (o.state === 'not started') return `${o.server.name}: not checked`;
+  if (o.state === 'failed') return o.error.message;
+  if (action === 'rollback') return null;
+  const next = o.value.colors[o.value.next];
+  if (!next.healthy) return `${o.server.name}: next (${o.value.next}) is not healthy`;
+  if (sha !== null && next.commit !== sha) return `${o.server.name}: next runs ${next.commit?.slice(0, 7) ?? 'nothing'}, not ${sha.slice(0, 7)}`;
+  return null;
+}
+
+/** For a cutover alone: the next commit all servers share (else null; the check names the odd one). */
+function commonNext(statuses: Outcome<Status>[]): string | null {
+  const c = new Set(statuses.map((o) => (o.state === 'ok' ? o.value.colors[o.value.next].commit : null)));
+  return c.size === 1 ? ([...c][0] ?? null) : null;
+}
+
+async function finish(run: FleetRun, r: FleetReport): Promise<FleetReport> {
+  await appendFleetHistory(run.fleet.file, {
+    action: r.action,
+    result: r.result,
+    commit: r.commit,
+    durationMs: r.durationMs,
+    servers: r.servers,
+    ...(r.switch?.spreadMs != null ? { spreadMs: r.switch.spreadMs } : {}),
+    message: r.message,
+  });
+  return r;
+}
