@@ -60,17 +60,18 @@ export class FleetRun {
 
   /**
    * Runs fn for every server, at most `parallel` at once, in the fleet's order; after an
-   * interrupt, the ones not started yet are reported as such. Never throws.
+   * interrupt, the ones not started yet are reported as such (unless evenIfInterrupted:
+   * only for what changes nothing, like asking for status). Never throws.
    */
   async each<T>(
     fn: (server: Readonly<FleetServer>) => Promise<T>,
-    opts: { parallel?: number; servers?: readonly Readonly<FleetServer>[] } = {},
+    opts: { parallel?: number; servers?: readonly Readonly<FleetServer>[]; evenIfInterrupted?: boolean } = {},
   ): Promise<Outcome<T>[]> {
     const servers = opts.servers ?? this.servers;
     const out: Outcome<T>[] = servers.map((server) => ({ server, state: 'not started' }));
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < servers.length && !this.#interrupted) {
+      while (next < servers.length && (opts.evenIfInterrupted || !this.#interrupted)) {
         const i = next++;
         const server = servers[i]!;
         try {

@@ -14,8 +14,11 @@ export interface ServerStatus {
 }
 
 export async function fleetStatus(run: FleetRun): Promise<ServerStatus[]> {
-  // Status changes nothing: ask every server at once.
-  const outcomes = await run.each((s) => runRemote<Status>(run.ssh, s, ['status', '--json']), { parallel: run.servers.length });
+  // Status changes nothing: ask every server at once, also after a Ctrl-C (to report where each stands).
+  const outcomes = await run.each((s) => runRemote<Status>(run.ssh, s, ['status', '--json']), {
+    parallel: run.servers.length,
+    evenIfInterrupted: true,
+  });
   return outcomes.map((o) => ({
     name: o.server.name,
     ok: o.state === 'ok',

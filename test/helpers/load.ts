@@ -11,7 +11,16 @@ export interface LoadStats {
   counts: Map<string, number>;
 }
 
-export function startLoad(opts: { port: number; host: string; clients: number; maxMs: number; path?: string; keepAlive?: boolean }): {
+export function startLoad(opts: {
+  port: number;
+  host: string;
+  clients: number;
+  maxMs: number;
+  path?: string;
+  keepAlive?: boolean;
+  /** Each client waits this long between requests (default 0: back to back). */
+  pauseMs?: number;
+}): {
   stats: LoadStats;
   stop(): Promise<LoadStats>;
 } {
@@ -52,7 +61,10 @@ export function startLoad(opts: { port: number; host: string; clients: number; m
   const loops = Array.from({ length: opts.clients }, async () => {
     const agent = opts.keepAlive === false ? false : new http.Agent({ keepAlive: true, maxSockets: 1 });
     if (agent) agents.push(agent);
-    while (running && Date.now() < deadline) await one(agent);
+    while (running && Date.now() < deadline) {
+      await one(agent);
+      if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
+    }
   });
   const all = Promise.all(loops);
   return {
