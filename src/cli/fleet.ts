@@ -38,15 +38,18 @@ async function withRun<T>(f: Common, action: string | null, fn: (run: FleetRun, 
     presses++;
     if (presses === 1) run.interrupt();
     else {
-      process.stderr.write('bgproxy: second Ctrl-C: exiting without waiting (servers finish what they started)\n');
+      process.stderr.write('bgproxy: interrupted twice: exiting without waiting (servers finish what they started)\n');
       process.exit(130);
     }
   };
+  // SIGTERM (a CI job cancelled) is handled like Ctrl-C: the report still says where each server stands.
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
   try {
     return await fn(run, fleet);
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
     await run.close();
     await lock?.release();
   }

@@ -54,7 +54,7 @@ export async function fleetDeploy(run: FleetRun, opts: FleetDeployOptions): Prom
   );
   for (const d of deploys) {
     if (d.state === 'ok') run.line(d.server, d.value.message);
-    else if (d.state === 'failed') run.line(d.server, `deploy FAILED: ${d.error.message}`);
+    else if (d.state === 'failed') run.failure(d.server, 'deploy FAILED', d.error);
   }
   const servers = Object.fromEntries(deploys.map((d) => [d.server.name, d.state === 'ok' ? `deployed into ${d.value.color}` : d.state === 'failed' ? `deploy ${describeFailure(d.error)}` : 'not started']));
   const failed = deploys.filter((d) => d.state !== 'ok');

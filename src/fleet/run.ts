@@ -58,6 +58,13 @@ export class FleetRun {
     this.#out(`${server.name.padEnd(this.#width)} | ${line}\n`);
   }
 
+  /** An error about one server: its message without the name the prefix already gives, then its detail lines. */
+  failure(server: Readonly<FleetServer>, what: string, err: BgError): void {
+    const own = `${server.name}: `;
+    this.line(server, `${what}: ${err.message.startsWith(own) ? err.message.slice(own.length) : err.message}`);
+    for (const l of err.detail?.split('\n') ?? []) if (l.trim() !== '') this.line(server, `  ${l}`);
+  }
+
   /**
    * Runs fn for every server, at most `parallel` at once, in the fleet's order; after an
    * interrupt, the ones not started yet are reported as such (unless evenIfInterrupted:

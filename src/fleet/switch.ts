@@ -36,9 +36,13 @@ export interface SwitchReport {
 export async function switchAll(run: FleetRun, action: 'cutover' | 'rollback', opts: { rollback: boolean }): Promise<SwitchReport> {
   const outcomes: SwitchOutcome[] = run.servers.map((server) => ({ server, color: null, ready: false, switched: false, result: null, error: null }));
   const replies = new Map<SwitchOutcome, (line: string) => void>();
+  let decided: boolean | null = null;
   let decide: (go: boolean) => void = () => {};
   const decision = new Promise<boolean>((resolve) => {
-    decide = resolve;
+    decide = (go) => {
+      decided ??= go;
+      resolve(go);
+    };
   });
   const check = (): void => {
     if (outcomes.some((o) => !o.ready && (o.error || o.result))) decide(false);
@@ -51,8 +55,10 @@ export async function switchAll(run: FleetRun, action: 'cutover' | 'rollback', o
         if (event === 'ready') {
           o.ready = true;
           o.color = data.color === 'blue' || data.color === 'green' ? data.color : null;
-          replies.set(o, reply);
           run.line(o.server, `ready to make ${o.color} live`);
+          // Ready after the cutover was called off: told at once, or it would wait for a "go" that never comes.
+          if (decided === false) reply('abort');
+          else replies.set(o, reply);
           check();
         } else if (event === 'progress' && data.phase === 'done') run.line(o.server, `${String(data.step)} ${String(data.ms)} ms`);
       },
@@ -63,7 +69,8 @@ export async function switchAll(run: FleetRun, action: 'cutover' | 'rollback', o
       },
       (err: unknown) => {
         o.error = isBgError(err) ? err : new BgError('BG_FLEET', `${o.server.name}: ${String(err)}`);
-        run.line(o.server, `failed: ${o.error.message}`);
+        if (decided === false && o.ready) run.line(o.server, 'called off: nothing switched here');
+        else run.failure(o.server, 'failed', o.error);
       },
     ).finally(check),
   );

@@ -76,10 +76,23 @@ t.test('a fleet of three', async (t) => {
     t.same([n1, n3], ['blue v4', 'blue v4'], 'phase 1 did run on the others');
   });
 
-  await t.test('a server whose switch fails is rolled back with the others', async (t) => {
+  await t.test('a server not ready calls the cutover off; a server whose switch fails is rolled back with the others', async (t) => {
     const d = await f.fleet(['deploy']);
     t.equal(d.code, 0, d.stdout + d.stderr);
     t.same(await nexts(f), ['blue v5', 'blue v5', 'blue v5']);
+
+    // A server not ready (its beforeCutover hook vetoes): the cutover is called off everywhere.
+    const veto = path.join(f.servers[1]!.root, 'hold-cutover');
+    writeFileSync(veto, '');
+    const off = await f.fleet(['cutover']);
+    rmSync(veto);
+    t.equal(off.code, 1, off.stdout);
+    t.match(off.stdout, /web2 \| failed: cutover to blue: beforeCutover hook failed/);
+    t.match(off.stdout, /web1 \| called off: nothing switched here/);
+    t.match(off.stdout, /web3 \| called off: nothing switched here/);
+    t.match(off.stderr, /cutover called off before any switch \(web2 not ready\): every live color untouched/);
+    t.same(await lives(f), ['green v3', 'green v3', 'green v3']);
+
     // A disk fault on web3 that only the switch itself meets: its live link cannot be replaced.
     const web3 = f.servers[2]!;
     const link = path.join(web3.root, 'live');
@@ -90,7 +103,7 @@ t.test('a fleet of three', async (t) => {
     const c = await f.fleet(['cutover']);
     t.equal(c.code, 1, c.stdout);
     t.match(c.stdout, /web1 \| ready to make blue live/);
-    t.match(c.stdout, /web3 \| failed: web3: cannot switch the role links/);
+    t.match(c.stdout, /web3 \| failed: cannot switch the role links/);
     t.match(c.stdout, /web1 \| rolled back: green live again/);
     t.match(c.stdout, /web2 \| rolled back: green live again/);
     t.match(c.stderr, /cutover failed on web3; rolled back web1, web2/);
@@ -121,7 +134,7 @@ t.test('a fleet of three', async (t) => {
 
     const d = await f.fleet(['deploy', '--cutover']);
     t.equal(d.code, 1);
-    t.match(d.stdout, /web3 \| deploy FAILED: web3: unreachable over ssh/);
+    t.match(d.stdout, /web3 \| deploy FAILED: unreachable over ssh/);
     t.notMatch(d.stdout, /phase 2/);
     t.match(d.stderr, /deploy failed on web3: nothing switched/);
     const [l1, l2] = await lives(f);

@@ -57,6 +57,9 @@ export async function startFleet(t: T, n = 3): Promise<FleetSetup> {
           // tap's loaders in NODE_OPTIONS would slow every app start.
           env: { NODE_OPTIONS: '' },
           start: 'APP_VERSION=$(cat VERSION) exec node app.js',
+          // An operator's veto: a cutover on a server whose root holds `hold-cutover` fails
+          // its beforeCutover hook, before that server is ready to switch.
+          hooks: { beforeCutover: ['test ! -f "$BG_ROOT/hold-cutover"'] },
           health: { path: '/health', intervalMs: 200, timeoutMs: 1000 },
           startTimeoutMs: 8000,
           stopTimeoutMs: 3000,
