@@ -319,7 +319,7 @@ export class Bgproxy extends EventEmitter {
       if (action === 'cutover') await beforeSwitch(this.config, color, commit, report, progress);
       if (opts.gate) {
         report.step = 'gate';
-        await opts.gate(color);
+        await opts.gate({ color, commit });
       }
       const baseline = this.#watch.baseline(color, this.#roles.live, opts);
       report.step = 'switch';

@@ -91,11 +91,11 @@ const GATE_TIMEOUT_MS = 5 * 60_000;
  * "gate": true: once every check passed, say "ready" (an event) and switch only when the
  * client's next line is "go"; anything else, a hang-up or the timeout aborts, nothing switched.
  */
-function optGate(v: unknown, emit: Emit, receive: Receive): { gate?: (color: Color) => Promise<void> } {
+function optGate(v: unknown, emit: Emit, receive: Receive): { gate?: (target: { color: Color; commit: string | null }) => Promise<void> } {
   if (v !== true) return {};
   return {
-    gate: async (color) => {
-      emit('ready', { color });
+    gate: async ({ color, commit }) => {
+      emit('ready', { color, commit });
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<null>((resolve) => {
         timer = setTimeout(() => resolve(null), GATE_TIMEOUT_MS);

@@ -15,10 +15,10 @@ export interface CutoverOptions {
   watchMs?: number;
   /**
    * Called once every check before the switch has passed (health, beforeCutover, warm-up),
-   * with the color about to go live; the switch waits for it and does not happen if it
-   * throws. A fleet uses it to switch N servers as close together as possible.
+   * with the color about to go live and its commit; the switch waits for it and does not
+   * happen if it throws. A fleet uses it to switch N servers as close together as possible.
    */
-  gate?: (color: Color) => Promise<void>;
+  gate?: (target: { color: Color; commit: string | null }) => Promise<void>;
 }
 
 /** Steps: beforeCutover, warmup, switch (persist, switch, drain), afterCutover; hook output as lines. */

@@ -148,9 +148,10 @@ function readStdinLine(): Promise<string | null> {
 }
 
 /** --gate: every check passed; say "ready" and wait for "go" on stdin (anything else aborts). */
-async function awaitGo(json: boolean, color: unknown): Promise<string> {
+async function awaitGo(json: boolean, color: unknown, commit: unknown): Promise<string> {
+  const release = typeof commit === 'string' ? ` (${commit.slice(0, 7)})` : '';
   process.stdout.write(
-    json ? jsonLine({ event: 'ready', color }) : `ready: ${String(color)} passed every check; "go" switches, anything else or end of input aborts\n`,
+    json ? jsonLine({ event: 'ready', color, commit }) : `ready: ${String(color)}${release} passed every check; "go" switches, anything else or end of input aborts\n`,
   );
   return (await readStdinLine()) ?? 'abort';
 }
@@ -215,8 +216,8 @@ export function registerRelease(program: Command): void {
       const json = f.json === true;
       const opts = { force: f.force === true, ...(f.watch === undefined ? {} : { watchMs: parseDuration(f.watch, '--watch') }) };
       const print = progressOutput(json);
-      const localGate = async (color: string): Promise<void> => {
-        if ((await awaitGo(json, color)) !== 'go') throw new BgError('BG_FLEET', `the gate before the switch to ${color} was not opened: nothing switched`);
+      const localGate = async ({ color, commit }: { color: string; commit: string | null }): Promise<void> => {
+        if ((await awaitGo(json, color, commit)) !== 'go') throw new BgError('BG_FLEET', `the gate before the switch to ${color} was not opened: nothing switched`);
       };
       await printed(
         json,
@@ -228,7 +229,7 @@ export function registerRelease(program: Command): void {
             (bg) => bg[name]({ ...opts, ...(f.gate ? { gate: localGate } : {}) }, print),
             (event, data, reply) => {
               if (event === 'progress') print(data as unknown as DeployProgress);
-              else if (event === 'ready') void awaitGo(json, data.color).then(reply);
+              else if (event === 'ready') void awaitGo(json, data.color, data.commit).then(reply);
             },
           ),
         formatCutover,

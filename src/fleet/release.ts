@@ -1,21 +1,21 @@
 // `bgproxy fleet deploy|cutover|rollback`, read top to bottom:
 // phase 1: deploy into next everywhere (at most `parallel` at once, progress by server);
-// check: every server healthy on next with the same commit; phase 2: switch everywhere
-// (switch.ts). A failure in phase 1 or the check leaves every live color untouched.
+// phase 2, once every server is healthy on next with the same commit: switch everywhere
+// (switch.ts). A failure in phase 1, or before every server is ready, leaves every live
+// color untouched.
 import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
 import { BgError } from '../errors.js';
-import type { Status } from '../types.js';
 import { appendFleetHistory, type FleetHistoryEntry, lastPushed } from './history.js';
 import { describeFailure } from './push.js';
 import { runRemote } from './remote.js';
-import type { FleetRun, Outcome } from './run.js';
+import type { FleetRun } from './run.js';
 import { describeSwitch, type SwitchReport, switchAll } from './switch.js';
 
 export interface FleetReport {
   action: FleetHistoryEntry['action'];
   result: FleetHistoryEntry['result'];
   commit: string | null;
-  /** Where it stopped: "deploy", "check", "switch". */
+  /** Where it ended: "deploy", "check" (the servers resolved COMMIT differently) or "switch". */
   phase: string;
   servers: Record<string, string>;
   switch: SwitchReport | null;
@@ -80,7 +80,7 @@ export async function fleetDeploy(run: FleetRun, opts: FleetDeployOptions): Prom
   return phase2(run, 'cutover', sha, opts.rollback, servers, report);
 }
 
-/** `fleet cutover` / `fleet rollback` on their own: the check, then phase 2. */
+/** `fleet cutover` / `fleet rollback` on their own: phase 2 alone. */
 export async function fleetSwitch(run: FleetRun, action: 'cutover' | 'rollback', rollback: boolean): Promise<FleetReport> {
   const t0 = performance.now();
   const report = (r: Omit<FleetReport, 'action' | 'durationMs'>): Promise<FleetReport> =>
@@ -89,8 +89,9 @@ export async function fleetSwitch(run: FleetRun, action: 'cutover' | 'rollback',
 }
 
 /**
- * Every server reachable and, for a cutover, healthy on next with the same commit (the
- * one just deployed, when given); then the switch.
+ * The switch everywhere. What phase 2 needs checked (every server reachable, healthy on the
+ * color to go live, all with the same commit: `sha` when a deploy just ran) is checked by
+ * each server's gated cutover and its "ready" line, while it holds its own lock.
  */
 async function phase2(
   run: FleetRun,
@@ -100,31 +101,24 @@ async function phase2(
   servers: Record<string, string>,
   report: (r: Omit<FleetReport, 'action' | 'durationMs'>) => Promise<FleetReport>,
 ): Promise<FleetReport> {
-  const statuses = await run.each((s) => runRemote<Status>(run.ssh, s, ['status', '--json']), { parallel: run.servers.length });
-  const problems = statuses.map((o) => checkProblem(o, action, sha)).filter((p): p is string => p !== null);
-  const commit = sha ?? commonNext(statuses);
-  if (action === 'cutover' && commit === null && problems.length === 0) {
-    problems.push(`the servers' next colors run different commits (${statuses.map((o) => (o.state === 'ok' ? `${o.server.name} ${o.value.colors[o.value.next].commit?.slice(0, 7) ?? 'nothing'}` : '')).join(', ')}): deploy one commit everywhere first (bgproxy fleet deploy)`);
-  }
-  if (run.interrupted || problems.length > 0) {
-    return report({
-      result: run.interrupted ? 'interrupted' : 'failed',
-      commit,
-      phase: 'check',
-      servers: { ...servers, ...Object.fromEntries(statuses.map((o) => [o.server.name, o.state === 'failed' ? describeFailure(o.error) : servers[o.server.name] ?? 'checked'])) },
-      switch: null,
-      message: `${run.interrupted ? 'interrupted' : problems.join('; ')}: nothing switched, every live color untouched`,
-    });
+  if (run.interrupted) {
+    return report({ result: 'interrupted', commit: sha, phase: 'switch', servers, switch: null, message: 'interrupted: nothing switched, every live color untouched' });
   }
   run.say(`phase 2: ${action} on ${run.servers.length} servers at once`);
-  const sw = await switchAll(run, action, { rollback });
+  const sw = await switchAll(run, action, { rollback, expect: sha });
+  const commit = sw.commit ?? sha;
   const names = (pred: (o: SwitchReport['outcomes'][number]) => boolean): string =>
     sw.outcomes.filter(pred).map((o) => o.server.name).join(', ');
   const spread = sw.spreadMs === null ? '' : `; the switches were ${sw.spreadMs} ms apart`;
   let message: string;
-  if (sw.ok) message = `${action} done on every server${commit && action === 'cutover' ? `: ${commit.slice(0, 7)} is live` : ''}${spread}`;
-  else if (!sw.went) message = `${action} called off before any switch (${names((o) => !o.ready) || 'interrupted'} not ready): every live color untouched`;
-  else {
+  if (sw.ok) message = `${action} done on every server${commit ? `: ${commit.slice(0, 7)} is live` : ''}${spread}`;
+  else if (!sw.went) {
+    const ready = sw.outcomes.filter((o) => o.ready);
+    const why = sw.outcomes.some((o) => o.mismatch)
+      ? [`ready with different commits: ${ready.map((o) => `${o.server.name} ${o.commit?.slice(0, 7) ?? 'none'}`).join(', ')}${sha ? `; expected ${sha.slice(0, 7)}` : ''}`]
+      : sw.outcomes.filter((o) => !o.ready).map((o) => `${o.server.name} not ready`);
+    message = `${action} called off before any switch (${why.join('; ') || 'interrupted'}): every live color untouched`;
+  } else {
     const rolled = names((o) => o.rolledBack?.ok === true);
     const stuck = names((o) => o.rolledBack?.ok === false || (o.switched && !o.rolledBack));
     message = `${action} failed on ${names((o) => !o.switched)}${rolled ? `; rolled back ${rolled}` : ''}${stuck ? `; STILL SWITCHED: ${stuck}` : ''}`;
@@ -137,22 +131,6 @@ async function phase2(
     switch: sw,
     message,
   });
-}
-
-function checkProblem(o: Outcome<Status>, action: 'cutover' | 'rollback', sha: string | null): string | null {
-  if (o.state === 'not started') return `${o.server.name}: not checked`;
-  if (o.state === 'failed') return o.error.message;
-  if (action === 'rollback') return null;
-  const next = o.value.colors[o.value.next];
-  if (!next.healthy) return `${o.server.name}: next (${o.value.next}) is not healthy`;
-  if (sha !== null && next.commit !== sha) return `${o.server.name}: next runs ${next.commit?.slice(0, 7) ?? 'nothing'}, not ${sha.slice(0, 7)}`;
-  return null;
-}
-
-/** For a cutover alone: the next commit all servers share (else null; the check names the odd one). */
-function commonNext(statuses: Outcome<Status>[]): string | null {
-  const c = new Set(statuses.map((o) => (o.state === 'ok' ? o.value.colors[o.value.next].commit : null)));
-  return c.size === 1 ? ([...c][0] ?? null) : null;
 }
 
 async function finish(run: FleetRun, r: FleetReport): Promise<FleetReport> {

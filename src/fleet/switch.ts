@@ -13,8 +13,11 @@ import type { FleetRun } from './run.js';
 
 export interface SwitchOutcome {
   server: Readonly<FleetServer>;
-  /** The color it said it was ready to make live. */
+  /** The color it said it was ready to make live, and that color's commit. */
   color: Color | null;
+  commit: string | null;
+  /** Ready, but with another commit than the fleet's: called off. */
+  mismatch?: string;
   ready: boolean;
   switched: boolean;
   result: CutoverResult | null;
@@ -27,14 +30,22 @@ export interface SwitchReport {
   action: 'cutover' | 'rollback';
   /** "go" was sent: every server was ready. */
   went: boolean;
+  /** The commit every server was ready to make live (when they agreed). */
+  commit: string | null;
   outcomes: SwitchOutcome[];
   /** Between the first and the last switch (switchedAt, the servers' clocks), when two or more switched. */
   spreadMs: number | null;
   ok: boolean;
 }
 
-export async function switchAll(run: FleetRun, action: 'cutover' | 'rollback', opts: { rollback: boolean }): Promise<SwitchReport> {
-  const outcomes: SwitchOutcome[] = run.servers.map((server) => ({ server, color: null, ready: false, switched: false, result: null, error: null }));
+/**
+ * `expect`: the commit every server must be ready to make live (a deploy's); null: the
+ * same one everywhere, whichever it is. Checked on "ready", while each server holds its
+ * lock: nothing can change on a server between this check and its switch.
+ */
+export async function switchAll(run: FleetRun, action: 'cutover' | 'rollback', opts: { rollback: boolean; expect: string | null }): Promise<SwitchReport> {
+  const outcomes: SwitchOutcome[] = run.servers.map((server) => ({ server, color: null, commit: null, ready: false, switched: false, result: null, error: null }));
+  let agreed = opts.expect;
   const replies = new Map<SwitchOutcome, (line: string) => void>();
   let decided: boolean | null = null;
   let decide: (go: boolean) => void = () => {};
@@ -45,7 +56,7 @@ export async function switchAll(run: FleetRun, action: 'cutover' | 'rollback', o
     };
   });
   const check = (): void => {
-    if (outcomes.some((o) => !o.ready && (o.error || o.result))) decide(false);
+    if (outcomes.some((o) => o.mismatch || (!o.ready && (o.error || o.result)))) decide(false);
     else if (outcomes.every((o) => o.ready)) decide(true);
   };
   const running = outcomes.map((o) =>
@@ -55,7 +66,14 @@ export async function switchAll(run: FleetRun, action: 'cutover' | 'rollback', o
         if (event === 'ready') {
           o.ready = true;
           o.color = data.color === 'blue' || data.color === 'green' ? data.color : null;
-          run.line(o.server, `ready to make ${o.color} live`);
+          o.commit = typeof data.commit === 'string' ? data.commit : null;
+          const short = (c: string | null): string => c?.slice(0, 7) ?? 'no release';
+          run.line(o.server, `ready to make ${o.color} live (${short(o.commit)})`);
+          agreed ??= o.commit ?? 'none';
+          if (o.commit !== agreed) {
+            o.mismatch = `${o.server.name}: ${o.color} holds ${short(o.commit)}, not ${short(agreed)}`;
+            run.line(o.server, `${o.color} holds ${short(o.commit)}, the others ${short(agreed)}: ${action} called off`);
+          }
           // Ready after the cutover was called off: told at once, or it would wait for a "go" that never comes.
           if (decided === false) reply('abort');
           else replies.set(o, reply);
@@ -96,11 +114,12 @@ export async function switchAll(run: FleetRun, action: 'cutover' | 'rollback', o
     }
   }
   const ok = go && outcomes.every((o) => o.switched);
+  const commit = go ? agreed : null;
   if (!ok && switched.length > 0) {
     if (opts.rollback) await rollBack(run, switched);
     else run.say(`left as they are (--no-rollback): ${switched.map((o) => o.server.name).join(', ')} switched, the others did not`);
   }
-  return { action, went: go, outcomes, spreadMs, ok };
+  return { action, went: go, commit: commit === 'none' ? null : commit, outcomes, spreadMs, ok };
 }
 
 /**
@@ -145,6 +164,7 @@ export function describeSwitch(o: SwitchOutcome): string {
   if (o.rolledBack) return o.rolledBack.ok ? 'switched, rolled back' : 'switched, rollback failed';
   if (o.switched) return 'switched';
   if (o.error?.code === 'BG_UNREACHABLE') return 'unreachable';
+  if (o.mismatch) return 'other commit';
   if (o.error && o.ready) return 'failed at the switch';
   if (o.error) return o.ready ? 'failed' : 'not ready';
   return 'not switched';

@@ -1,7 +1,7 @@
 // Fleet releases over real OpenSSH: three servers on this machine, each an sshd in front
 // of its own root and its own bgproxy serve. One fleet for the whole file (setting it up
 // costs seconds); the subtests run in order, each starting from where the last one left.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import t from 'tap';
@@ -116,7 +116,7 @@ t.test('a fleet of three', async (t) => {
     t.same(await lives(f), ['blue v5', 'blue v5', 'blue v5']);
     const back = await f.fleet(['rollback']);
     t.equal(back.code, 0, back.stdout + back.stderr);
-    t.match(back.stdout, /rollback done on every server; the switches were [\d.]+ ms apart/);
+    t.match(back.stdout, /rollback done on every server: [0-9a-f]{7} is live; the switches were [\d.]+ ms apart/);
     t.same(await lives(f), ['green v3', 'green v3', 'green v3']);
   });
 
@@ -143,11 +143,15 @@ t.test('a fleet of three', async (t) => {
     t.equal((await f.fleet(['status'])).code, 0);
   });
 
-  await t.test('one fleet operation at a time; Ctrl-C stops new steps and says where every server stands', async (t) => {
+  await t.test('Ctrl-C stops new steps and says where every server stands; one fleet operation at a time', async (t) => {
     f.commit('v6', { 'slow-install': '' });
     t.equal((await f.fleet(['push'])).code, 0);
+    // One server at a time, so that there are steps left to not start.
+    const serial = path.join(path.dirname(f.fleetFile), 'fleet-serial.json');
+    writeFileSync(serial, JSON.stringify({ ...JSON.parse(readFileSync(f.fleetFile, 'utf8')), parallel: 1 }));
     const env = { XDG_RUNTIME_DIR: path.dirname(path.dirname(f.fleetFile)), NODE_OPTIONS: '' };
-    const run = execa('node', [BIN, 'fleet', 'deploy', '--cutover', '--fleet', f.fleetFile], { cwd: f.repo.dir, env, reject: false, buffer: true });
+    const fleetCmd = (args: string[]) => execa('node', [BIN, 'fleet', ...args, '--fleet', serial], { cwd: f.repo.dir, env, reject: false });
+    const run = fleetCmd(['deploy', '--cutover']);
     t.teardown(() => {
       run.kill('SIGKILL');
     });
@@ -155,21 +159,33 @@ t.test('a fleet of three', async (t) => {
       let out = '';
       run.stdout?.on('data', (d: Buffer) => {
         out += d.toString();
-        if (/install/.test(out) || /restart/.test(out) || /fetch/.test(out)) resolve();
+        if (/web1 \| fetch/.test(out)) resolve();
       });
     });
-    const second = await f.fleet(['cutover']);
-    t.equal(second.code, 1);
-    t.match(second.stderr, /^bgproxy: fleet deploy in progress \(pid \d+/);
     run.kill('SIGINT');
+    // web1's deploy (a second of install) is still being waited for: the lock is held.
+    const second = await fleetCmd(['cutover']);
+    t.equal(second.exitCode, 1);
+    t.match(String(second.stderr), /^bgproxy: fleet deploy in progress \(pid \d+/);
     const r = await run;
-    t.equal(r.exitCode, 1, String(r.stdout));
-    t.match(String(r.stdout), /interrupted: no new step starts/);
-    t.notMatch(String(r.stdout), /phase 2/);
-    t.match(String(r.stdout), /where every server stands now:\nSERVER/);
+    const out = String(r.stdout);
+    t.equal(r.exitCode, 1, out);
+    t.match(out, /interrupted: no new step starts/);
+    t.match(out, /web1 \| blue now runs [0-9a-f]{7} "Release v6"/, 'the step running finished');
+    t.notMatch(out, /web2 \| fetch|web3 \| fetch|phase 2/, 'no new step started');
+    t.match(out, /where every server stands now:\nSERVER/);
+    t.match(String(r.stderr), /^bgproxy: interrupted: nothing switched, every live color untouched$/);
     t.same(await lives(f), ['green v3', 'green v3', 'green v3'], 'nothing switched');
-    const h = await f.fleet(['history', '-n', '1', '--json']);
-    t.match(JSON.parse(h.stdout), { action: 'deploy', result: 'interrupted' });
+    t.same(await nexts(f), ['blue v6', 'blue v5', 'blue v5']);
+    const h = JSON.parse(String((await fleetCmd(['history', '-n', '1', '--json'])).stdout)) as Record<string, unknown>;
+    t.match(h, { action: 'deploy', result: 'interrupted', servers: { web1: 'deployed into blue', web2: 'not started', web3: 'not started' } });
+
+    // The fleet is now split (v6 next on web1, v5 on the others): a cutover is called off
+    // when the servers say "ready" with different commits.
+    const split = await f.fleet(['cutover']);
+    t.equal(split.code, 1, split.stdout);
+    t.match(split.stderr, /^bgproxy: cutover called off before any switch \(ready with different commits: (web\d [0-9a-f]{7}(, )?){2,3}\): every live color untouched$/);
+    t.same(await lives(f), ['green v3', 'green v3', 'green v3']);
   });
 });
 
