@@ -7,7 +7,7 @@ import { type FleetConfig, fleetPath, loadFleet } from '../fleet/config.js';
 import { formatFleetHistory, readFleetHistory } from '../fleet/history.js';
 import { acquireFleetLock } from '../fleet/lock.js';
 import { fleetPush } from '../fleet/push.js';
-import { type FleetReport, fleetDeploy, fleetSwitch } from '../fleet/release.js';
+import { type FleetReport, fleetDeploy, fleetSwitch, reportJson } from '../fleet/release.js';
 import { FleetRun } from '../fleet/run.js';
 import { fleetStatus, formatFleetStatus } from '../fleet/status.js';
 
@@ -57,7 +57,7 @@ async function withRun<T>(f: Common, action: string | null, fn: (run: FleetRun, 
 
 /** Prints the report; when it did not succeed, where every server stands now, and fails. */
 async function conclude(run: FleetRun, f: Common, r: FleetReport): Promise<void> {
-  if (f.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+  if (f.json) process.stdout.write(`${JSON.stringify(reportJson(r))}\n`);
   else run.say(r.message);
   if (r.result === 'ok') return;
   if (!f.json) {

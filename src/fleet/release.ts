@@ -9,7 +9,7 @@ import { appendFleetHistory, type FleetHistoryEntry, lastPushed } from './histor
 import { describeFailure } from './push.js';
 import { runRemote } from './remote.js';
 import type { FleetRun } from './run.js';
-import { describeSwitch, type SwitchReport, switchAll } from './switch.js';
+import { describeSwitch, type SwitchReport, switchAll, switchJson } from './switch.js';
 
 export interface FleetReport {
   action: FleetHistoryEntry['action'];
@@ -21,6 +21,12 @@ export interface FleetReport {
   switch: SwitchReport | null;
   message: string;
   durationMs: number;
+}
+
+/** What --json prints: the report with each server's switch as plain JSON. */
+export function reportJson(r: FleetReport): Record<string, unknown> {
+  const sw = r.switch;
+  return { ...r, switch: sw ? { went: sw.went, ok: sw.ok, spreadMs: sw.spreadMs, commit: sw.commit, servers: sw.outcomes.map(switchJson) } : null };
 }
 
 export interface FleetDeployOptions {

@@ -159,6 +159,20 @@ async function rollBack(run: FleetRun, switched: SwitchOutcome[]): Promise<void>
   }
 }
 
+/** One server's part of a switch as plain JSON (errors as code and message). */
+export function switchJson(o: SwitchOutcome): Record<string, unknown> {
+  return {
+    name: o.server.name,
+    color: o.color,
+    commit: o.commit,
+    ready: o.ready,
+    switched: o.switched,
+    switchedAt: o.result?.switchedAt ?? null,
+    ...(o.rolledBack ? { rolledBack: o.rolledBack } : {}),
+    error: o.error ? { code: o.error.code, message: o.error.message } : null,
+  };
+}
+
 /** A few words per server for the history and the summary. */
 export function describeSwitch(o: SwitchOutcome): string {
   if (o.rolledBack) return o.rolledBack.ok ? 'switched, rolled back' : 'switched, rollback failed';

@@ -114,9 +114,14 @@ t.test('a fleet of three', async (t) => {
     const again = await f.fleet(['cutover']);
     t.equal(again.code, 0, again.stdout + again.stderr);
     t.same(await lives(f), ['blue v5', 'blue v5', 'blue v5']);
-    const back = await f.fleet(['rollback']);
+    const back = await f.fleet(['rollback', '--json']);
     t.equal(back.code, 0, back.stdout + back.stderr);
-    t.match(back.stdout, /rollback done on every server: [0-9a-f]{7} is live; the switches were [\d.]+ ms apart/);
+    t.match(back.stderr, /web1 \| switched to green at \+[\d.]+ ms/, 'progress goes to stderr with --json');
+    const r = JSON.parse(back.stdout) as { result: string; message: string; switch: { spreadMs: number; servers: Array<{ name: string; switched: boolean; switchedAt: number; color: string }> } };
+    t.match(r, { result: 'ok', message: /^rollback done on every server: [0-9a-f]{7} is live; the switches were [\d.]+ ms apart$/ });
+    t.same(r.switch.servers.map((s) => [s.name, s.color, s.switched]), [['web1', 'green', true], ['web2', 'green', true], ['web3', 'green', true]]);
+    const at = r.switch.servers.map((s) => s.switchedAt);
+    t.equal(r.switch.spreadMs, Math.round((Math.max(...at) - Math.min(...at)) * 10) / 10, 'the spread is the distance between the first and the last switchedAt');
     t.same(await lives(f), ['green v3', 'green v3', 'green v3']);
   });
 
