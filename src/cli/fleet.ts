@@ -31,8 +31,14 @@ function common(cmd: Command): Command {
 async function withRun<T>(f: Common, action: string | null, fn: (run: FleetRun, fleet: Readonly<FleetConfig>) => Promise<T>): Promise<T> {
   const fleet = loadFleet(fleetPath(f));
   const lock = action ? await acquireFleetLock(fleet.file, action) : null;
-  // --json: stdout is the result alone; progress goes to stderr.
-  const run = new FleetRun(fleet, f.json ? (t) => process.stderr.write(t) : undefined);
+  let run: FleetRun;
+  try {
+    // --json: stdout is the result alone; progress goes to stderr.
+    run = new FleetRun(fleet, f.json ? (t) => process.stderr.write(t) : undefined);
+  } catch (err) {
+    await lock?.release();
+    throw err;
+  }
   let presses = 0;
   const onSigint = (): void => {
     presses++;

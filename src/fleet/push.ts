@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { BgError } from '../errors.js';
 import type { FleetServer } from './config.js';
 import { appendFleetHistory } from './history.js';
-import type { FleetRun, Outcome } from './run.js';
+import { describeFailure, type FleetRun, type Outcome } from './run.js';
 
 const run = promisify(execFile);
 
@@ -88,8 +88,4 @@ export async function fleetPush(fleet: FleetRun, cwd: string, ref: string | unde
     });
   }
   return { ...target, outcomes };
-}
-
-export function describeFailure(err: BgError): string {
-  return err.code === 'BG_UNREACHABLE' ? 'unreachable' : 'failed';
 }

@@ -6,9 +6,8 @@
 import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
 import { BgError } from '../errors.js';
 import { appendFleetHistory, type FleetHistoryEntry, lastPushed } from './history.js';
-import { describeFailure } from './push.js';
 import { runRemote } from './remote.js';
-import type { FleetRun } from './run.js';
+import { describeFailure, type FleetRun } from './run.js';
 import { describeSwitch, type SwitchReport, switchAll, switchJson } from './switch.js';
 
 export interface FleetReport {

@@ -10,6 +10,11 @@ export type Outcome<T> =
   | { server: Readonly<FleetServer>; state: 'failed'; error: BgError }
   | { server: Readonly<FleetServer>; state: 'not started' };
 
+/** A failure in a word or two, for the history and summaries. */
+export function describeFailure(err: BgError): string {
+  return err.code === 'BG_UNREACHABLE' ? 'unreachable' : 'failed';
+}
+
 export class FleetRun {
   readonly fleet: Readonly<FleetConfig>;
   readonly ssh: Ssh;
