@@ -22,8 +22,8 @@ export interface SwitchOutcome {
   switched: boolean;
   result: CutoverResult | null;
   error: BgError | null;
-  /** After a failure elsewhere: its own switch undone. */
-  rolledBack?: { ok: boolean; error?: string };
+  /** After a failure elsewhere: its own switch undone (afterMs: how long the switched release was live there). */
+  rolledBack?: { ok: boolean; afterMs?: number; error?: string };
 }
 
 export interface SwitchReport {
@@ -149,8 +149,12 @@ async function rollBack(run: FleetRun, switched: SwitchOutcome[]): Promise<void>
   for (const [i, b] of back.entries()) {
     const o = switched[i]!;
     if (b.state === 'ok') {
-      o.rolledBack = { ok: true };
-      run.line(o.server, `rolled back: ${b.value.live} live again`);
+      // How long users on this server saw the release that is being taken back.
+      const was = o.result?.switchedAt;
+      const now = b.value.switchedAt;
+      const onNew = typeof was === 'number' && typeof now === 'number' ? Math.round(now - was) : null;
+      o.rolledBack = { ok: true, ...(onNew === null ? {} : { afterMs: onNew }) };
+      run.line(o.server, `rolled back: ${b.value.live} live again${onNew === null ? '' : `, ${onNew} ms after it switched to ${o.color}`}`);
     } else {
       const error = b.state === 'failed' ? b.error.message : 'not started (interrupted)';
       o.rolledBack = { ok: false, error };
