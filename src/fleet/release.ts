@@ -54,8 +54,12 @@ export async function fleetDeploy(run: FleetRun, opts: FleetDeployOptions): Prom
 
   // Phase 1: next everywhere. Live is not touched by a deploy, whatever happens here.
   run.say(`phase 1: deploying ${commit.slice(0, 7)} into next on ${run.servers.length} servers (${run.fleet.parallel} at a time)`);
+  // The commit last pushed is in each server's repo.git, whatever its app.repo says.
+  const from = (root: string): string[] => (opts.commit ? [] : ['--from', `${root.replace(/\/+$/, '')}/repo.git`]);
   const deploys = await run.each((s) =>
-    runRemote<DeployResult>(run.ssh, s, ['deploy', commit, '--json', ...(opts.force ? ['--force'] : [])], { onEvent: deployPrinter(run, s) }),
+    runRemote<DeployResult>(run.ssh, s, ['deploy', commit, ...from(s.root), '--json', ...(opts.force ? ['--force'] : [])], {
+      onEvent: deployPrinter(run, s),
+    }),
   );
   for (const d of deploys) {
     if (d.state === 'ok') run.line(d.server, d.value.message);
