@@ -23,7 +23,7 @@ t.test('a fleet of three', async (t) => {
   const f = await startFleet(t);
   f.commit('v1');
   const push = await f.fleet(['push']);
-  t.equal(push.code, 0, push.stderr);
+  t.equal(push.code, 0, `${push.stderr}\nsshd: ${f.servers.map((s) => s.sshd.log()).join('\n')}`);
   t.match(push.stdout, /pushed [0-9a-f]{7} to every server/);
   const first = await f.fleet(['deploy', '--cutover']);
   t.equal(first.code, 0, first.stdout + first.stderr);
