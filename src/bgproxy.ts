@@ -415,6 +415,10 @@ export class Bgproxy extends EventEmitter {
       const commit = (await readRelease(this.config.root, color).catch(() => null))?.commit ?? null;
 
       if (action === 'cutover') await beforeSwitch(this.config, color, commit, report, progress);
+      if (opts.gate) {
+        report.step = 'gate';
+        await opts.gate({ color, commit });
+      }
       const baseline = this.#watch.baseline(color, this.#roles.live, opts);
       report.step = 'switch';
       const wasCommit = (await readRelease(this.config.root, this.#roles.live).catch(() => null))?.commit ?? null;
@@ -449,9 +453,10 @@ export class Bgproxy extends EventEmitter {
     const roles = Object.freeze(writeRoles(this.config.root, color));
     const oldLive = this.#colors.target(was);
     this.#roles = roles;
+    const switchedAt = performance.timeOrigin + performance.now();
     const inflightAtSwitch = oldLive.inflightAs('live');
     this.log.info({ event: 'cutover', live: color, was, inflight: inflightAtSwitch }, `live: ${color} (was ${was})`);
-    const early: CutoverResult = { live: color, was, inflightAtSwitch, cutOff: 0, drainMs: 0, totalMs: 0 };
+    const early: CutoverResult = { live: color, was, inflightAtSwitch, cutOff: 0, drainMs: 0, totalMs: 0, switchedAt };
     this.emit('cutover', early);
     const drainStart = performance.now();
     const cutOff = await oldLive.drain(this.config.drainTimeoutMs, 'live');
@@ -497,6 +502,8 @@ export class Bgproxy extends EventEmitter {
   async #switchNginx(color: Color, was: Color, started: number, opts: CutoverOptions): Promise<CutoverResult> {
     const r = await nginxCutover(this.config, { force: opts.force === true, logger: this.log });
     this.#roles = Object.freeze({ live: r.live, next: r.was });
+    // nginx switched during its reload; this is when that reload was verified.
+    const switchedAt = performance.timeOrigin + performance.now();
     const result: CutoverResult = {
       live: color,
       was,
@@ -504,6 +511,7 @@ export class Bgproxy extends EventEmitter {
       cutOff: r.oldWorkersLeft,
       drainMs: r.oldWorkersMs ?? 0,
       totalMs: Math.round(performance.now() - started),
+      switchedAt,
       nginx: { switchedMs: r.switchedMs, testMs: r.testMs, reloadMs: r.reloadMs, verifyMs: r.verifyMs, oldWorkersMs: r.oldWorkersMs },
     };
     this.emit('cutover', result);

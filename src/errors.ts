@@ -13,6 +13,8 @@ export type BgErrorCode =
   | 'BG_PROCESS' // starting/stopping an app process failed
   | 'BG_NGINX' // nginx test/reload/verify failed
   | 'BG_CONTROL' // a malformed control request or response
+  | 'BG_UNREACHABLE' // a fleet server cannot be reached over ssh
+  | 'BG_FLEET' // a fleet operation failed on a server, or its gate was not opened
   | 'BG_STATE'; // the operation makes no sense in the current state
 
 export class BgError extends Error {

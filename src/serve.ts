@@ -5,7 +5,7 @@ import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
 import { type Color, CONFIG_FILE, type Config, type ConfigSource, formatListen, loadConfig } from './config.js';
-import { type CommandHandler, ControlServer } from './control/server.js';
+import { type CommandHandler, ControlServer, type Emit, type Receive } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
@@ -79,12 +79,40 @@ function numberArg(v: unknown, key: string, min: number, max: number): number {
   return v;
 }
 
+/** How long a gated cutover holds the root's lock waiting for "go" before it gives up. */
+const GATE_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * "gate": true: once every check passed, say "ready" (an event) and switch only when the
+ * client's next line is "go"; anything else, a hang-up or the timeout aborts, nothing switched.
+ */
+function optGate(v: unknown, emit: Emit, receive: Receive): { gate?: (target: { color: Color; commit: string | null }) => Promise<void> } {
+  if (v !== true) return {};
+  return {
+    gate: async ({ color, commit }) => {
+      emit('ready', { color, commit });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), GATE_TIMEOUT_MS);
+      });
+      const line = await Promise.race([receive(), timeout]);
+      clearTimeout(timer);
+      if (line !== 'go') {
+        throw new BgError('BG_FLEET', `the gate before the switch to ${color} was not opened (${line === null ? 'no "go"' : `got "${line.slice(0, 20)}"`}): nothing switched`);
+      }
+    },
+  };
+}
+
 export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
   return {
     status: () => bg.status(),
-    cutover: (args, emit) =>
-      bg.cutover({ force: args.force === true, ...optWatchMs(args.watchMs) }, (p) => emit('progress', { ...p })),
-    rollback: (args, emit) => bg.rollback({ force: args.force === true }, (p) => emit('progress', { ...p })),
+    cutover: (args, emit, receive) =>
+      bg.cutover({ force: args.force === true, ...optWatchMs(args.watchMs), ...optGate(args.gate, emit, receive) }, (p) =>
+        emit('progress', { ...p }),
+      ),
+    rollback: (args, emit, receive) =>
+      bg.rollback({ force: args.force === true, ...optGate(args.gate, emit, receive) }, (p) => emit('progress', { ...p })),
     restart: async (args) => {
       const color = colorArg(bg, args.color);
       return { color, ...(await bg.restartColor(color)) };

@@ -14,6 +14,12 @@ export interface CutoverOptions {
    * does worse than before; default config watch.watchMs, 0 turns it off.
    */
   watchMs?: number;
+  /**
+   * Called once every check before the switch has passed (health, beforeCutover, warm-up),
+   * with the color about to go live and its commit; the switch waits for it and does not
+   * happen if it throws. A fleet uses it to switch N servers as close together as possible.
+   */
+  gate?: (target: { color: Color; commit: string | null }) => Promise<void>;
 }
 
 /** Steps: beforeCutover, warmup, switch (persist, switch, drain), afterCutover; hook output as lines. */
@@ -36,6 +42,8 @@ export interface CutoverResult {
   cutOff: number;
   drainMs: number;
   totalMs: number;
+  /** When the new live color took over (ms since the epoch, sub-ms precision): fleets compare these across servers. */
+  switchedAt?: number;
   /** nginx mode: how long each nginx step took (old workers: time until they exited). */
   nginx?: { switchedMs: number; testMs: number; reloadMs: number; verifyMs: number; oldWorkersMs: number | null };
   /** Hooks and warm-up of this cutover (a rollback runs afterCutover only). */

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerApps } from './apps.js';
+import { registerFleet } from './fleet.js';
 import { registerInit } from './init.js';
 import { registerOps } from './ops.js';
 import { printError } from './output.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerTraffic(program);
   registerApps(program);
   registerVerify(program);
+  registerFleet(program);
   return program;
 }
 

@@ -1,11 +1,12 @@
 // Commands that change or show releases: deploy, cutover, rollback, history, nginx-config.
 // They run in `serve` over the control socket; in nginx mode with no serve running they run
 // here, in this process, like the classic recipe did.
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { Bgproxy, type CanaryStatus, type CutoverResult } from '../bgproxy.js';
 import type { CanaryStatusResult } from '../types.js';
 import { type Config, loadConfig, resolveRoot } from '../config.js';
-import { controlRequest } from '../control/client.js';
+import { controlRequest, type EventListener } from '../control/client.js';
 import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
 import { formatHistory, readHistory } from '../deploy/history.js';
 import { BgError, isBgError } from '../errors.js';
@@ -22,7 +23,7 @@ async function viaServerOrLocal<T>(
   cmd: string,
   args: Record<string, unknown>,
   local: (bg: Bgproxy) => Promise<T>,
-  onEvent?: (event: string, data: Record<string, unknown>) => void,
+  onEvent?: EventListener,
 ): Promise<T> {
   try {
     return (await controlRequest(root, cmd, args, onEvent)) as T;
@@ -122,6 +123,55 @@ export function formatCanary(c: CanaryStatus): string {
   return `canary: ${c.percent}% of live traffic to ${c.color}, sticky per client${watch}; bgproxy cutover completes it, bgproxy rollback ends it\n`;
 }
 
+const jsonLine = (v: unknown): string => `${JSON.stringify(v)}\n`;
+
+/**
+ * Runs the command and prints its result. With --json, stdout carries the control
+ * protocol's lines, so a fleet reads a remote command over ssh as it reads the socket:
+ * {"event":…} lines, then {"ok":true,"result":…} or {"ok":false,"error":{code,message}}.
+ */
+async function printed<T>(json: boolean, run: () => Promise<T>, human: (r: T) => string): Promise<void> {
+  try {
+    const r = await run();
+    process.stdout.write(json ? jsonLine({ ok: true, result: r }) : human(r));
+  } catch (err) {
+    if (json) {
+      const e = isBgError(err) ? err : new BgError('BG_STATE', (err as Error)?.message ?? String(err));
+      process.stdout.write(jsonLine({ ok: false, error: { code: e.code, message: e.message, ...(e.detail ? { detail: e.detail } : {}) } }));
+    }
+    throw err;
+  }
+}
+
+function progressOutput(json: boolean): (p: DeployProgress) => void {
+  return json ? (p) => process.stdout.write(jsonLine({ event: 'progress', ...p })) : progressPrinter();
+}
+
+/** One line from stdin, or null at its end. */
+function readStdinLine(): Promise<string | null> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, terminal: false });
+    let got: string | null = null;
+    rl.once('line', (l) => {
+      got = l.trim();
+      rl.close();
+    });
+    rl.once('close', () => {
+      process.stdin.destroy();
+      resolve(got);
+    });
+  });
+}
+
+/** --gate: every check passed; say "ready" and wait for "go" on stdin (anything else aborts). */
+async function awaitGo(json: boolean, color: unknown, commit: unknown): Promise<string> {
+  const release = typeof commit === 'string' ? ` (${commit.slice(0, 7)})` : '';
+  process.stdout.write(
+    json ? jsonLine({ event: 'ready', color, commit }) : `ready: ${String(color)}${release} passed every check; "go" switches, anything else or end of input aborts\n`,
+  );
+  return (await readStdinLine()) ?? 'abort';
+}
+
 export function registerRelease(program: Command): void {
   program
     .command('deploy [commit]')
@@ -132,7 +182,8 @@ export function registerRelease(program: Command): void {
     .option('--allow-dirty', 'deploy from a local working copy with uncommitted changes')
     .option('--cutover', 'once healthy, make it live')
     .option('--watch <duration>', 'with --cutover: watch the new live color this long and roll back automatically (as cutover --watch)')
-    .action(async (commit: string | undefined, f: { root?: string; from?: string; force?: boolean; allowDirty?: boolean; cutover?: boolean; watch?: string }) => {
+    .option('--json', 'progress and result as JSON lines')
+    .action(async (commit: string | undefined, f: { root?: string; from?: string; force?: boolean; allowDirty?: boolean; cutover?: boolean; watch?: string; json?: boolean }) => {
       const root = resolveRoot(f.root);
       if (f.watch !== undefined && !f.cutover) throw new BgError('BG_USAGE', '--watch needs --cutover (a deploy alone switches nothing to watch)');
       const args = {
@@ -143,18 +194,22 @@ export function registerRelease(program: Command): void {
         cutover: f.cutover === true,
         ...(f.watch === undefined ? {} : { watchMs: parseDuration(f.watch, '--watch') }),
       };
-      const print = progressPrinter();
-      const r = await viaServerOrLocal<DeployResult & { cutover?: CutoverResult }>(
-        root,
-        'deploy',
-        args,
-        (bg) => bg.deploy(args, print),
-        (event, data) => {
-          if (event === 'progress') print(data as unknown as DeployProgress);
-        },
+      const json = f.json === true;
+      const print = progressOutput(json);
+      await printed(
+        json,
+        () =>
+          viaServerOrLocal<DeployResult & { cutover?: CutoverResult }>(
+            root,
+            'deploy',
+            args,
+            (bg) => bg.deploy(args, print),
+            (event, data) => {
+              if (event === 'progress') print(data as unknown as DeployProgress);
+            },
+          ),
+        (r) => `${r.message}\n${r.cutover ? formatCutover(r.cutover) : ''}`,
       );
-      process.stdout.write(`${r.message}\n`);
-      if (r.cutover) process.stdout.write(formatCutover(r.cutover));
     });
 
   for (const name of ['cutover', 'rollback'] as const) {
@@ -166,31 +221,46 @@ export function registerRelease(program: Command): void {
           : 'make the previous live color live again',
       )
       .option('--root <dir>', 'the root directory')
-      .option('--force', 'skip the health check');
+      .option('--force', 'skip the health check')
+      .option('--json', 'progress and result as JSON lines')
+      .option('--gate', 'once every check passed, print "ready" and switch only after "go" on stdin (fleets use it)');
     if (name === 'cutover') {
       cmd.option('--watch <duration>', 'watch the new live color this long (500ms, 60s, 2m) and roll back automatically if its 5xx rate or health gets worse; 0 turns off a configured watch');
       cmd.option('--canary <percent>', 'send only this share of live traffic (10%) to next, sticky per client; cutover again completes it, rollback ends it');
     }
-    cmd.action(async (f: { root?: string; force?: boolean; watch?: string; canary?: string }) => {
+    cmd.action(async (f: { root?: string; force?: boolean; watch?: string; canary?: string; json?: boolean; gate?: boolean }) => {
       const root = resolveRoot(f.root);
+      const json = f.json === true;
       const opts = { force: f.force === true, ...(f.watch === undefined ? {} : { watchMs: parseDuration(f.watch, '--watch') }) };
       const percent = f.canary === undefined ? 100 : parsePercent(f.canary);
       if (percent < 100) {
-        const r = await viaServerOrLocal<CanaryStatusResult>(root, 'canary', { percent, ...opts }, (bg) => bg.canary(percent, opts));
-        process.stdout.write(formatCanary(r.canary));
+        if (f.gate) throw new BgError('BG_USAGE', '--canary and --gate do not go together: a canary is not a switch a fleet can gate');
+        await printed(
+          json,
+          () => viaServerOrLocal<CanaryStatusResult>(root, 'canary', { percent, ...opts }, (bg) => bg.canary(percent, opts)),
+          (r) => formatCanary(r.canary),
+        );
         return;
       }
-      const print = progressPrinter();
-      const r = await viaServerOrLocal<CutoverResult>(
-        root,
-        name,
-        opts,
-        (bg) => bg[name](opts, print),
-        (event, data) => {
-          if (event === 'progress') print(data as unknown as DeployProgress);
-        },
+      const print = progressOutput(json);
+      const localGate = async ({ color, commit }: { color: string; commit: string | null }): Promise<void> => {
+        if ((await awaitGo(json, color, commit)) !== 'go') throw new BgError('BG_FLEET', `the gate before the switch to ${color} was not opened: nothing switched`);
+      };
+      await printed(
+        json,
+        () =>
+          viaServerOrLocal<CutoverResult>(
+            root,
+            name,
+            { ...opts, gate: f.gate === true },
+            (bg) => bg[name]({ ...opts, ...(f.gate ? { gate: localGate } : {}) }, print),
+            (event, data, reply) => {
+              if (event === 'progress') print(data as unknown as DeployProgress);
+              else if (event === 'ready') void awaitGo(json, data.color, data.commit).then(reply);
+            },
+          ),
+        formatCutover,
       );
-      process.stdout.write(formatCutover(r));
     });
   }
 

@@ -3,7 +3,8 @@ import net from 'node:net';
 import { BgError, type BgErrorCode } from '../errors.js';
 import { type ControlLine, socketPath } from './protocol.js';
 
-export type EventListener = (event: string, data: Record<string, unknown>) => void;
+/** `reply` sends the server one more line (e.g. "go" at a cutover's gate). */
+export type EventListener = (event: string, data: Record<string, unknown>, reply: (line: string) => void) => void;
 
 export function controlRequest(
   root: string,
@@ -43,7 +44,7 @@ export function controlRequest(
           socket.destroy();
           return;
         }
-        if ('event' in msg) onEvent?.(msg.event, msg);
+        if ('event' in msg) onEvent?.(msg.event, msg, (l) => socket.write(`${l.replace(/\n/g, ' ')}\n`));
         else if (msg.ok) settle(() => resolve(msg.result));
         else {
           const e = msg.error;

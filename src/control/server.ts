@@ -7,7 +7,9 @@ import type { Logger } from '../log.js';
 import { type ControlLine, type ControlRequest, MAX_REQUEST_BYTES, socketPath } from './protocol.js';
 
 export type Emit = (event: string, data?: Record<string, unknown>) => void;
-export type CommandHandler = (args: Record<string, unknown>, emit: Emit) => Promise<unknown>;
+/** The client's next line after its request (e.g. "go" at a cutover's gate), or null once it hung up. */
+export type Receive = () => Promise<string | null>;
+export type CommandHandler = (args: Record<string, unknown>, emit: Emit, receive: Receive) => Promise<unknown>;
 
 const MAX_SOCKET_PATH = 107;
 /** A client has this long to send its request line. */
@@ -23,6 +25,48 @@ function probe(file: string): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
+}
+
+/** Reads the lines a client sends after its request, one per call, size-capped like the request. */
+function lineReader(socket: net.Socket, rest: string): Receive {
+  let buf = rest;
+  let ended = false;
+  return () =>
+    new Promise((resolve) => {
+      const take = (): boolean => {
+        const nl = buf.indexOf('\n');
+        if (nl >= 0 || ended || buf.length > MAX_REQUEST_BYTES) {
+          socket.off('data', onData);
+          socket.off('end', onEnd);
+          socket.off('close', onEnd);
+          socket.pause();
+          if (nl >= 0 && nl <= MAX_REQUEST_BYTES) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            resolve(line.trim());
+          } else resolve(null);
+          return true;
+        }
+        return false;
+      };
+      const onData = (chunk: Buffer): void => {
+        buf += chunk.toString('utf8');
+        take();
+      };
+      const onEnd = (): void => {
+        ended = true;
+        take();
+      };
+      if (take()) return;
+      if (socket.destroyed || socket.readableEnded) {
+        onEnd();
+        return;
+      }
+      socket.on('data', onData);
+      socket.once('end', onEnd);
+      socket.once('close', onEnd);
+      socket.resume();
+    });
 }
 
 export class ControlServer {
@@ -79,12 +123,12 @@ export class ControlServer {
         this.#finish(socket, new BgError('BG_CONTROL', `request larger than ${MAX_REQUEST_BYTES} bytes`));
         return;
       }
-      void this.#dispatch(socket, buf.slice(0, nl));
+      void this.#dispatch(socket, buf.slice(0, nl), buf.slice(nl + 1));
     };
     socket.on('data', onData);
   }
 
-  async #dispatch(socket: net.Socket, line: string): Promise<void> {
+  async #dispatch(socket: net.Socket, line: string, rest: string): Promise<void> {
     let req: ControlRequest;
     try {
       const parsed: unknown = JSON.parse(line);
@@ -106,7 +150,7 @@ export class ControlServer {
     }
     const emit: Emit = (event, data = {}) => this.#write(socket, { ...data, event });
     try {
-      const result = await handler(req.args ?? {}, emit);
+      const result = await handler(req.args ?? {}, emit, lineReader(socket, rest));
       this.#finish(socket, null, result);
     } catch (err) {
       if (!isBgError(err)) this.#log.error({ err, cmd: req.cmd }, 'control command failed unexpectedly');

@@ -36,8 +36,12 @@ export function lockPath(root: string): string {
  * "deploy in progress (pid 123, started 12s ago)". A lock left by a dead process is
  * taken over.
  */
-export async function acquireLock(root: string, action: string): Promise<Lock> {
-  const file = lockPath(root);
+export function acquireLock(root: string, action: string): Promise<Lock> {
+  return acquireLockFile(lockPath(root), action);
+}
+
+/** The same lock at any path (a fleet's lock lives outside every root). */
+export async function acquireLockFile(file: string, action: string): Promise<Lock> {
   await mkdir(path.dirname(file), { recursive: true });
   const info: LockInfo = {
     pid: process.pid,

@@ -20,6 +20,8 @@ export interface LoadOptions {
   keepAlive?: boolean;
   /** Called per response with its timing (performance.now() at send and at the end of the body). */
   onResponse?: (r: { status: number; headers: http.IncomingHttpHeaders; body: string; startedAt: number; endedAt: number }) => void;
+  /** Each client waits this long between requests (default 0: back to back). */
+  pauseMs?: number;
 }
 
 export function startLoad(opts: LoadOptions): {
@@ -65,7 +67,10 @@ export function startLoad(opts: LoadOptions): {
   const loops = Array.from({ length: opts.clients }, async () => {
     const agent = opts.keepAlive === false ? false : new http.Agent({ keepAlive: true, maxSockets: 1 });
     if (agent) agents.push(agent);
-    while (running && Date.now() < deadline) await one(agent);
+    while (running && Date.now() < deadline) {
+      await one(agent);
+      if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
+    }
   });
   const all = Promise.all(loops);
   return {
