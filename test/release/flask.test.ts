@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/log.js';
 import { groupMembers } from '../../src/supervisor/process-group.js';
 import { startServer } from '../../src/serve.js';
 import { WorkRepo } from '../deploy/git-repos.js';
+import { waitFor } from '../helpers/apps.js';
 import { get } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { makeRoot, tempDir } from '../helpers/root.js';
@@ -36,6 +37,8 @@ t.test('Flask example: deployed from git into gunicorn, cut over, drained restar
   await running.bg.cutover({ force: false });
   t.equal(await get(port, 'shop.test'), 'Hello 0-downtime green World!');
   const pid = (await running.bg.status()).colors.green.pid as number;
+  // gunicorn answers as soon as its first worker is up; the second may still be forking.
+  await waitFor(() => groupMembers(pid).length >= 3, 15_000, 'gunicorn master and 2 workers');
   t.ok(groupMembers(pid).length >= 3, 'gunicorn master and 2 workers in one group');
   await running.bg.restartColor('green');
   t.equal(groupMembers(pid).length, 0, 'the old master and workers are all gone');
