@@ -24,6 +24,7 @@ import { newReport, type ReleaseAction, type ReleaseReport } from './release/rep
 import { WatchKeeper } from './release/watch-keeper.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { Colors } from './colors.js';
+import { TlsFront } from './tls/tls-front.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
 
@@ -61,6 +62,7 @@ export class Bgproxy extends EventEmitter {
   /** Locked operations started (auto-rollbacks aside), and the one holding the lock now. */
   #operations = 0;
   #running: Promise<void> = Promise.resolve();
+  readonly #tls: TlsFront | null;
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -69,6 +71,9 @@ export class Bgproxy extends EventEmitter {
     const repair = repairRoles(this.config.root);
     if (repair.repaired) this.log.warn({ event: 'repair', detail: repair.repaired }, `roles repaired: ${repair.repaired}`);
     this.#roles = Object.freeze(repair.roles);
+    // HTTPS: its gates come first (the ACME challenge before any other policy).
+    this.#tls = this.config.tls && this.config.mode === 'proxy' ? new TlsFront(this.config, this.log) : null;
+    if (this.#tls) this.#gates.push(...this.#tls.gates);
     this.#colors = new Colors(() => this.#config, this.log, (color, state) => this.emit('app-state', { color, state }));
     this.#watch = new WatchKeeper({
       config: () => this.#config,
@@ -109,6 +114,11 @@ export class Bgproxy extends EventEmitter {
     return this.#config;
   }
 
+  /** HTTPS (certificates, ACME, the TLS listener's server) when tls is configured. */
+  get tls(): TlsFront | null {
+    return this.#tls;
+  }
+
   get roles(): Readonly<Roles> {
     return this.#roles;
   }
@@ -123,8 +133,17 @@ export class Bgproxy extends EventEmitter {
   reload(next: Readonly<Config>): Promise<ReloadPlan> {
     return this.locked('reload', async () => {
       const plan = planReload(this.#config, next);
-      if (plan.changed.length === 0) return plan;
+      // Own certificates are read again (their files may have changed, the config not)
+      // and checked before anything changes.
+      const tls = this.#tls?.prepare(next);
+      if (tls?.renewed.length) plan.notes.push(`tls: new certificate for ${tls.renewed.join(', ')} (new connections get it)`);
+      if (plan.changed.length === 0) {
+        tls?.apply();
+        if (tls?.renewed.length) this.log.info({ event: 'reload', changed: [], certificates: tls.renewed }, plan.notes.join('; '));
+        return plan;
+      }
       this.#config = next;
+      tls?.apply();
       this.#forwarder.update({ upstreamTimeoutMs: next.upstreamTimeoutMs, holdMs: next.holdMs });
       this.#handlers.configure({ router: new Router(next.hosts, next.unknownHost), trustProxy: next.trustProxy, limits: next.limits });
       this.log.info({ event: 'reload', changed: plan.changed, atNextStart: plan.atNextStart }, `config reloaded: ${plan.changed.join(', ')}`);
@@ -430,12 +449,14 @@ export class Bgproxy extends EventEmitter {
       colors,
       lastRelease: this.#lastRelease,
       watch: this.#watch.report(),
+      ...(this.#tls ? { tls: this.#tls.status() } : {}),
     };
   }
 
   /** Waits for in-flight requests on both colors (bounded), stops the apps, drops the pools. */
   async close(timeoutMs = this.config.drainTimeoutMs): Promise<void> {
     this.#watch.stop('shutting down');
+    this.#tls?.close();
     // The proxy has stopped accepting: let what runs finish, then stop the apps drained.
     await this.#colors.close(timeoutMs);
     this.#forwarder.close();

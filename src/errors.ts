@@ -13,6 +13,7 @@ export type BgErrorCode =
   | 'BG_PROCESS' // starting/stopping an app process failed
   | 'BG_NGINX' // nginx test/reload/verify failed
   | 'BG_CONTROL' // a malformed control request or response
+  | 'BG_TLS' // a certificate could not be loaded, issued or renewed
   | 'BG_STATE'; // the operation makes no sense in the current state
 
 export class BgError extends Error {

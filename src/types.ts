@@ -4,6 +4,7 @@ import type { Color, Config } from './config.js';
 import type { DeployProgress } from './deploy/deploy.js';
 import type { ReleaseReport } from './release/report.js';
 import type { WatchStatus } from './release/watch.js';
+import type { CertsStatus } from './tls/tls-front.js';
 
 export interface CutoverOptions {
   /** Skip the health check of the color that becomes live. */
@@ -69,6 +70,8 @@ export interface Status {
   lastRelease: ReleaseReport | null;
   /** The current or last post-cutover watch. */
   watch: WatchReport | null;
+  /** HTTPS: the TLS listener, certificates, ACME orders (renewal, last error). */
+  tls?: CertsStatus;
   /** serve only: the config file, when serve last loaded it, and whether it changed since. */
   config?: { file: string; loadedAt: string; changedSinceLoad: boolean };
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerApps } from './apps.js';
+import { registerCerts } from './certs.js';
 import { registerInit } from './init.js';
 import { registerOps } from './ops.js';
 import { printError } from './output.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerOps(program);
   registerRelease(program);
   registerApps(program);
+  registerCerts(program);
   registerVerify(program);
   return program;
 }

@@ -30,6 +30,8 @@ export interface ForwardedInfo {
   remoteAddress: string;
   /** Whether that address is a configured trusted proxy whose X-Forwarded-* we extend. */
   trusted: boolean;
+  /** The client connection's scheme: 'https' when it came over the TLS listener. */
+  proto: 'http' | 'https';
 }
 
 /**
@@ -59,11 +61,11 @@ export function prepareRequestHeaders(req: IncomingMessage, fwd: ForwardedInfo, 
   if (fwd.trusted) {
     const prior = h['x-forwarded-for'];
     h['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${fwd.remoteAddress}` : fwd.remoteAddress;
-    if (h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = 'http';
+    if (h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = fwd.proto;
     if (h['x-forwarded-host'] === undefined && host !== '') h['x-forwarded-host'] = host;
   } else {
     h['x-forwarded-for'] = fwd.remoteAddress;
-    h['x-forwarded-proto'] = 'http';
+    h['x-forwarded-proto'] = fwd.proto;
     if (host !== '') h['x-forwarded-host'] = host;
     else delete h['x-forwarded-host'];
     delete h.forwarded;

@@ -3,6 +3,7 @@
 // answers to requests Node's parser refuses.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Color, Role, LimitsConfig, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Forwarder } from './forward.js';
@@ -242,7 +243,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
         return writeHead.apply(this, args);
       } as ServerResponse['writeHead'];
     }
-    prepareRequestHeaders(req, { remoteAddress: remote, trusted: isTrusted }, false);
+    prepareRequestHeaders(req, { remoteAddress: remote, trusted: isTrusted, proto: (req.socket as TLSSocket).encrypted ? 'https' : 'http' }, false);
     if (opts.accessLog) {
       const method = req.method;
       const path = req.url;
@@ -291,7 +292,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     if (fwd?.stripRequestHeaders) for (const h of fwd.stripRequestHeaders) delete req.headers[h];
     target.trackSocket(socket);
     const remote = socket.remoteAddress ?? '';
-    prepareRequestHeaders(req, { remoteAddress: remote, trusted: trusted.has(remote) }, true);
+    prepareRequestHeaders(req, { remoteAddress: remote, trusted: trusted.has(remote), proto: (socket as TLSSocket).encrypted ? 'https' : 'http' }, true);
     if (opts.accessLog) access.info({ method: req.method, host, path: req.url, status: 101, color: target.color, upgrade: true });
     forwarder.ws(req, socket, head, target);
   }
@@ -437,7 +438,20 @@ export function closeGracefully(server: http.Server, timeoutMs: number, idleGrac
         else if (now - since >= idleGraceMs) socket.destroy();
       }
     };
-    const timer = setInterval(sweep, 50);
+    let closed = false;
+    const finish = (): void => {
+      // Connections handed in by another listener (TLS: emit('connection')) are not
+      // counted by net's close: wait for those too.
+      if (!closed || t.sockets.size > 0) return;
+      clearInterval(timer);
+      clearTimeout(deadline);
+      stopTimeoutChecks(server);
+      resolve({ forced });
+    };
+    const timer = setInterval(() => {
+      sweep();
+      finish();
+    }, 50);
     const deadline = setTimeout(() => {
       forced = true;
       for (const socket of t.sockets) socket.destroy();
@@ -445,10 +459,8 @@ export function closeGracefully(server: http.Server, timeoutMs: number, idleGrac
     // net's close, not http's: since Node 19 http.Server#close also closes every idle
     // keep-alive connection at once, the race with a client writing its next request.
     net.Server.prototype.close.call(server, () => {
-      clearInterval(timer);
-      clearTimeout(deadline);
-      stopTimeoutChecks(server);
-      resolve({ forced });
+      closed = true;
+      finish();
     });
     sweep();
   });
