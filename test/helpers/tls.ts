@@ -69,8 +69,7 @@ export interface HttpsOptions {
 export function httpsRequest(o: HttpsOptions): Promise<HttpsResult> {
   return new Promise((resolve, reject) => {
     const servername = o.servername === undefined ? o.host : o.servername;
-    const req = https.request(
-      {
+    const options: https.RequestOptions & tls.ConnectionOptions = {
         host: '127.0.0.1',
         port: o.port,
         path: o.path ?? '/',
@@ -84,7 +83,9 @@ export function httpsRequest(o: HttpsOptions): Promise<HttpsResult> {
         servername: servername === false ? '' : servername,
         checkServerIdentity: (_h, cert) => tls.checkServerIdentity(servername || o.host, cert),
         ...(o.session ? { session: o.session } : {}),
-      },
+      };
+    const req = https.request(
+      options,
       (res) => {
         const socket = res.socket as tls.TLSSocket;
         const serialNo = socket.getPeerCertificate().serialNumber ?? '';
