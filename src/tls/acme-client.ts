@@ -66,6 +66,8 @@ export async function order(opts: {
   hosts: readonly string[];
   type: ChallengeType;
   challenges: Challenges;
+  /** The key type of the certificate served without SNI: the ALPN certificate must have it too (see CertStore). */
+  alpnKeyType: () => 'ec' | 'rsa';
 }): Promise<Issued> {
   const { hosts, challenges } = opts;
   trust(opts.acme.directory, opts.acme.caBundle);
@@ -90,7 +92,8 @@ export async function order(opts: {
         const type: string = challenge.type;
         if (challenge.type === 'http-01') challenges.setHttp(challenge.token, keyAuthorization);
         else if (type === 'tls-alpn-01') {
-          const [k, c] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
+          const alpnKey = opts.alpnKeyType() === 'rsa' ? await acme.crypto.createPrivateRsaKey(2048) : await acme.crypto.createPrivateEcdsaKey('P-256');
+          const [k, c] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, alpnKey);
           challenges.setAlpn(authz.identifier.value, tls.createSecureContext({ key: k, cert: c, minVersion: 'TLSv1.2' }));
         } else throw new Error(`unexpected challenge type ${challenge.type}`);
       },
@@ -101,8 +104,24 @@ export async function order(opts: {
     });
     return { key: key.toString(), cert };
   } catch (err) {
-    throw new BgError('BG_TLS', `ACME ${opts.type} order for ${hosts.join(', ')} failed: ${describeAcmeError(err)}`, { cause: err });
+    // acme-client turns a request that got no answer into a TypeError about `config`
+    // (its retry interceptor reads the missing response): ask the directory to say why.
+    const why = err instanceof TypeError ? await unreachable(opts.acme.directory) : null;
+    throw new BgError('BG_TLS', `ACME ${opts.type} order for ${hosts.join(', ')} failed: ${why ?? describeAcmeError(err)}`, { cause: err });
   }
+}
+
+/** Why the directory does not answer (e.g. "cannot reach the CA at URL: ECONNREFUSED"), or null when it does. */
+function unreachable(directory: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const agent = AGENTS.get(new URL(directory).origin);
+    const req = https.get(directory, { ...(agent ? { agent } : {}), timeout: 10_000 }, (res) => {
+      res.resume();
+      resolve(null);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve(`cannot reach the CA at ${directory}: ${e.code ?? e.message}`));
+  });
 }
 
 function describeAcmeError(err: unknown): string {

@@ -59,6 +59,8 @@ class AcmeOrder {
   #closed = false;
   #s: OrderStatus;
   #nextAt: number | null = null;
+  /** A forced renewal failed: its retries are forced too, until one succeeds. */
+  #forced = false;
 
   constructor(
     readonly id: Role,
@@ -102,7 +104,7 @@ class AcmeOrder {
     this.#timer = setTimeout(() => {
       this.#timer = null;
       if (Date.now() < at - 1000) return this.schedule(at - Date.now());
-      this.run(false).catch(() => {});
+      this.run(this.#forced).catch(() => {});
     }, Math.min(Math.max(0, at - now), MAX_TIMER_MS));
     this.#timer.unref();
   }
@@ -118,6 +120,7 @@ class AcmeOrder {
   async #attempt(force: boolean): Promise<void> {
     const { log } = this.deps;
     const s = this.#s;
+    if (force) this.#forced = true;
     try {
       const { ok, skipped } = await resolvable(this.hosts, this.deps.acme.dnsServers);
       s.skipped = skipped;
@@ -135,11 +138,12 @@ class AcmeOrder {
         this.deps.acme.challenge === 'auto' ? (s.failures % 2 === 0 ? 'http-01' : 'tls-alpn-01') : this.deps.acme.challenge;
       s.state = 'obtaining';
       log.info({ event: 'acme-order', order: this.id, hosts: ok, challenge: type }, `asking the CA for a certificate for ${ok.join(', ')} (${type})`);
-      const issued = await order({ acme: this.deps.acme, accountKey: await this.deps.accountKey(), hosts: ok, type, challenges: this.deps.challenges });
+      const issued = await order({ acme: this.deps.acme, accountKey: await this.deps.accountKey(), hosts: ok, type, challenges: this.deps.challenges, alpnKeyType: () => this.deps.store.challengeKeyType });
       if (this.#closed) return;
       const cert = writeCertificate(this.deps.root, this.id, issued.key, issued.cert);
       // One assignment: the next handshake gets it, open connections keep theirs.
       this.deps.store.setAcme(this.id, cert);
+      this.#forced = false;
       Object.assign(s, { state: 'valid', failures: 0, lastError: null, lastErrorAt: null, lastRenewal: new Date().toISOString() });
       log.info(
         { event: 'acme-obtained', order: this.id, names: cert.names, notAfter: cert.notAfter.toISOString(), serial: cert.serial },

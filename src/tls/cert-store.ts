@@ -12,8 +12,8 @@ export class CertStore {
   #wild = new Map<string, Certificate>();
   /** Served to clients that send no SNI: the first own certificate, else the first obtained one. */
   #default: Certificate | null = null;
-  /** Called with the new default certificate when it changes (the server's own context). */
-  onDefault: ((c: Certificate) => void) | null = null;
+  /** Called with the new default certificate (or null: none) when it changes (the server's own context). */
+  onDefault: ((c: Certificate | null) => void) | null = null;
 
   setOwn(list: readonly Certificate[]): void {
     this.#own = list;
@@ -48,10 +48,16 @@ export class CertStore {
     }
     this.#exact = exact;
     this.#wild = wild;
-    const def = this.#own[0] ?? this.#acme.values().next().value ?? null;
+    // Node applies the SNI choice with SSL_use_certificate, which fills the slot of that key
+    // type and leaves the server's default in its own: an RSA certificate chosen by SNI next
+    // to an ECDSA default would lose to it with clients that prefer ECDSA. A default only when
+    // every certificate has its key type; otherwise clients without SNI are refused.
+    const first = this.#own[0] ?? this.#acme.values().next().value ?? null;
+    const all = [...this.#own, ...this.#acme.values()];
+    const def = first && all.every((c) => c.keyType === first.keyType) ? first : null;
     if (def !== this.#default) {
       this.#default = def;
-      if (def) this.onDefault?.(def);
+      this.onDefault?.(def);
     }
   }
 
@@ -65,6 +71,11 @@ export class CertStore {
 
   get defaultCertificate(): Certificate | null {
     return this.#default;
+  }
+
+  /** The key type TLS-ALPN-01 certificates must have (the default's, so they replace it in its slot). */
+  get challengeKeyType(): 'ec' | 'rsa' {
+    return this.#default?.keyType === 'rsa' ? 'rsa' : 'ec';
   }
 
   /** Whether some certificate covers `host` (redirects to https only for those). */

@@ -15,6 +15,8 @@ export interface Certificate {
   /** Where it came from: "acme" or the cert file's path. */
   source: string;
   context: tls.SecureContext;
+  /** "ec", "rsa", …: OpenSSL keeps one certificate per key type in a handshake (see CertStore). */
+  keyType: string;
   /** For the server's own (default) context, which Node sets from PEM. */
   pem: { cert: string | Buffer; key: string | Buffer };
 }
@@ -82,6 +84,7 @@ export function certificateFromPem(certPem: string | Buffer, keyPem: string | Bu
     serial: x.serialNumber,
     source: where.source,
     context,
+    keyType: key.asymmetricKeyType ?? 'unknown',
     pem: { cert: certPem, key: keyPem },
   };
 }

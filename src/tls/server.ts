@@ -27,9 +27,12 @@ export interface TlsCounters {
 export function createTlsServer(opts: TlsServerOptions): { server: tls.Server; counters: TlsCounters } {
   const { store, challenges } = opts;
   const counters: TlsCounters = { handshakeErrors: 0, alpnChallenges: 0 };
-  // OpenSSL asks ALPN before SNI within one synchronous ClientHello step: the ALPN callback
-  // notes a CA validation for a host, the SNI callback right after serves its certificate.
-  let alpnFor: string | null = null;
+  // OpenSSL asks ALPN before SNI, but Node runs the SNI callback later, so the handshakes
+  // of two validations can interleave: the ALPN callback counts the CA's "acme-tls/1"
+  // handshakes per name, the SNI callback serves that name's challenge certificate to as
+  // many. Only while a challenge for the name is pending (seconds) could an ordinary client's
+  // handshake for it in between take one: it fails once, the CA's order is retried.
+  const alpnPending = new Map<string, number>();
   const def = store.defaultCertificate;
   const server = tls.createServer({
     minVersion: 'TLSv1.2',
@@ -38,11 +41,10 @@ export function createTlsServer(opts: TlsServerOptions): { server: tls.Server; c
     noDelay: true,
     ...(def ? { cert: def.pem.cert, key: def.pem.key } : {}),
     ALPNCallback: ({ servername, protocols }) => {
-      alpnFor = null;
       if (servername && challenges.pendingAlpn > 0 && protocols.includes(ACME_TLS_ALPN)) {
         const name = servername.toLowerCase();
         if (challenges.alpn(name)) {
-          alpnFor = name;
+          alpnPending.set(name, (alpnPending.get(name) ?? 0) + 1);
           return ACME_TLS_ALPN;
         }
       }
@@ -51,16 +53,21 @@ export function createTlsServer(opts: TlsServerOptions): { server: tls.Server; c
     },
     SNICallback: (servername, cb) => {
       const name = servername.toLowerCase();
-      if (alpnFor !== null) {
-        const ctx = alpnFor === name ? challenges.alpn(name) : undefined;
-        alpnFor = null;
-        if (ctx) return cb(null, ctx);
+      if (alpnPending.size > 0) {
+        const n = alpnPending.get(name) ?? 0;
+        if (n > 0) {
+          if (n === 1) alpnPending.delete(name);
+          else alpnPending.set(name, n - 1);
+          const ctx = challenges.alpn(name);
+          if (ctx) return cb(null, ctx);
+        }
       }
       // An unknown name gets the default certificate (the client will refuse it), as nginx does.
       cb(null, store.lookup(name)?.context);
     },
   });
-  store.onDefault = (c) => server.setSecureContext({ cert: c.pem.cert, key: c.pem.key, minVersion: 'TLSv1.2', ticketKeys: ticketKeys() });
+  store.onDefault = (c) =>
+    server.setSecureContext({ ...(c ? { cert: c.pem.cert, key: c.pem.key } : {}), minVersion: 'TLSv1.2', ticketKeys: ticketKeys() });
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     if (socket.alpnProtocol === ACME_TLS_ALPN) {
       // The handshake was the answer; the CA sends nothing more.

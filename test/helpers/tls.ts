@@ -30,13 +30,14 @@ export function makeCa(t: T, name = 'bgproxy test CA'): TestCa {
 let serial = 0;
 
 /** A certificate for `names` signed by `ca`; files `<file>.pem` and `<file>.key` in the CA's dir. */
-export function issueCert(ca: TestCa, file: string, names: string[], days = 1): { cert: string; key: string } {
+export function issueCert(ca: TestCa, file: string, names: string[], days = 1, keyType: 'ec' | 'rsa' = 'ec'): { cert: string; key: string } {
   const key = path.join(ca.dir, `${file}.key`);
   const csr = path.join(ca.dir, `${file}.csr`);
   const cert = path.join(ca.dir, `${file}.pem`);
   const ext = path.join(ca.dir, `${file}.ext`);
   writeFileSync(ext, `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${names[0]}`], ca.dir);
+  const newkey = keyType === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+  openssl(['req', ...newkey, '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${names[0]}`], ca.dir);
   serial++;
   openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', String(Date.now() * 100 + serial), '-days', String(days), '-extfile', ext, '-out', cert], ca.dir);
   return { cert, key };

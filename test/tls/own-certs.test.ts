@@ -62,6 +62,20 @@ t.test('an SNI name and a Host that disagree get 421; no SNI gets the default ce
   await t.rejects(httpsRequest({ port, host: 'unknown.example', ca: ca.pem }), /altnames|does not match|Hostname/i, 'an unknown SNI gets the default, which the client refuses');
 });
 
+t.test('RSA and ECDSA certificates side by side: SNI gets each its own; without SNI the handshake is refused', async (t) => {
+  const ca = makeCa(t);
+  const rsa = issueCert(ca, 'rsa', ['live.test'], 1, 'rsa');
+  const ec = issueCert(ca, 'ec', ['next.live.test']);
+  const blue = await startBackend(t, colorHandler('blue'));
+  const green = await startBackend(t, colorHandler('green'));
+  const p = await startProxy(t, { blue, green, settings: { tls: { listen: '127.0.0.1:0', certificates: [ec, rsa] } } });
+  const port = tlsPort(p);
+  t.equal((await httpsRequest({ port, host: 'live.test', ca: ca.pem })).serial, serialOf(rsa.cert), 'RSA for live.test');
+  t.equal((await httpsRequest({ port, host: 'next.live.test', ca: ca.pem })).serial, serialOf(ec.cert), 'ECDSA for next.live.test');
+  await t.rejects(httpsRequest({ port, host: 'live.test', servername: false, ca: ca.pem }), 'no SNI: refused (no default with mixed key types)');
+  t.equal((await httpsRequest({ port, host: 'live.test', ca: ca.pem })).status, 200, 'still serving');
+});
+
 t.test('http redirects to https with 308 for hosts with a certificate, except the ACME path; HSTS when asked for', async (t) => {
   const { ca, p, port } = await setup(t, { hstsMaxAge: 600 });
   const r = await request(p.port, 'live.test', { path: '/a/b?c=1' });
