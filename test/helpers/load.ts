@@ -1,6 +1,7 @@
 // Bounded concurrent load for zero-downtime tests: N clients, each sending requests one
 // after another over its own keep-alive connection until stop() or maxMs.
 import http from 'node:http';
+import https from 'node:https';
 
 export interface LoadStats {
   requests: number;
@@ -11,7 +12,16 @@ export interface LoadStats {
   counts: Map<string, number>;
 }
 
-export function startLoad(opts: { port: number; host: string; clients: number; maxMs: number; path?: string; keepAlive?: boolean }): {
+export function startLoad(opts: {
+  port: number;
+  host: string;
+  clients: number;
+  maxMs: number;
+  path?: string;
+  keepAlive?: boolean;
+  /** HTTPS: trust this CA, send SNI = host. */
+  tls?: { ca: Buffer };
+}): {
   stats: LoadStats;
   stop(): Promise<LoadStats>;
 } {
@@ -19,10 +29,12 @@ export function startLoad(opts: { port: number; host: string; clients: number; m
   let running = true;
   const deadline = Date.now() + opts.maxMs;
   const agents: http.Agent[] = [];
+  const client = opts.tls ? https : http;
+  const tlsOpts = opts.tls ? { ca: opts.tls.ca, servername: opts.host } : {};
   const one = (agent: http.Agent | false): Promise<void> =>
     new Promise((resolve) => {
-      const req = http.request(
-        { host: '127.0.0.1', port: opts.port, path: opts.path ?? '/', agent, headers: { host: opts.host } },
+      const req = client.request(
+        { host: '127.0.0.1', port: opts.port, path: opts.path ?? '/', agent, headers: { host: opts.host }, ...tlsOpts },
         (res) => {
           let body = '';
           res.setEncoding('utf8');
@@ -50,7 +62,7 @@ export function startLoad(opts: { port: number; host: string; clients: number; m
       req.end();
     });
   const loops = Array.from({ length: opts.clients }, async () => {
-    const agent = opts.keepAlive === false ? false : new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const agent = opts.keepAlive === false ? false : new client.Agent({ keepAlive: true, maxSockets: 1, ...tlsOpts });
     if (agent) agents.push(agent);
     while (running && Date.now() < deadline) await one(agent);
   });

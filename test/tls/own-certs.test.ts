@@ -195,3 +195,22 @@ t.test('serve refuses to start with a bad pair, in one line naming the file', as
   }
   t.equal(readFileSync(a.cert, 'utf8').includes('BEGIN CERTIFICATE'), true);
 });
+
+t.test('a graceful stop ends idle keep-alive HTTPS connections and finishes a request in flight', async (t) => {
+  const ca = makeCa(t);
+  const cert = issueCert(ca, 'live', ['live.test']);
+  const blue = await startBackend(t, colorHandler('blue'));
+  const green = await startBackend(t, colorHandler('green'));
+  const p = await startProxy(t, { blue, green, settings: { drainTimeoutMs: 10_000, tls: { listen: '127.0.0.1:0', certificates: [cert] } } });
+  const port = tlsPort(p);
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 2 });
+  t.teardown(() => agent.destroy());
+  t.equal((await httpsRequest({ port, host: 'live.test', ca: ca.pem, agent })).status, 200, 'an idle keep-alive connection');
+  const slow = httpsRequest({ port, host: 'live.test', ca: ca.pem, path: '/slow?ms=700' });
+  await new Promise((r) => setTimeout(r, 150));
+  const started = performance.now();
+  await p.stop();
+  const ms = performance.now() - started;
+  t.equal((await slow).body, 'blue\n', 'the request in flight finished');
+  t.ok(ms < 3000, `stopped in ${Math.round(ms)} ms, not at the 10 s drain deadline`);
+});
