@@ -34,7 +34,7 @@ function under(key: string, prefixes: readonly string[]): boolean {
 }
 
 /** Values that change as a whole: the listen address, the app's environment map. */
-const WHOLE = new Set(['listen', 'app.env']);
+const WHOLE = new Set(['listen', 'app.env', 'tls.listen']);
 
 /** Dotted paths of the leaves that differ; arrays (and WHOLE keys) compare as one value. */
 export function configChanges(a: unknown, b: unknown, prefix = ''): string[] {
