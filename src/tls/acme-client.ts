@@ -74,10 +74,11 @@ export async function order(opts: {
   const client = new acme.Client({
     directoryUrl: opts.acme.directory,
     accountKey: opts.accountKey,
-    // Polls of an order or challenge: Let's Encrypt answers within seconds.
-    backoffAttempts: 12,
+    // Polls of an order or challenge: Let's Encrypt answers within seconds; a CA that stops
+    // answering mid-order fails it within ~30 s (then renewal's own backoff takes over).
+    backoffAttempts: 10,
     backoffMin: 250,
-    backoffMax: 10_000,
+    backoffMax: 5_000,
   });
   const [key, csr] = await acme.crypto.createCsr({ commonName: hosts[0]!, altNames: [...hosts] }, await acme.crypto.createPrivateEcdsaKey('P-256'));
   try {

@@ -6,7 +6,7 @@ import dns from 'node:dns/promises';
 import type { AcmeConfig, Role } from '../config.js';
 import { BgError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type ChallengeType, createAccountKey, order } from './acme-client.js';
+import type { ChallengeType } from './acme-client.js';
 import type { CertStore } from './cert-store.js';
 import { type Certificate, covers } from './certificate.js';
 import type { Challenges } from './challenges.js';
@@ -48,6 +48,11 @@ interface Deps {
   challenges: Challenges;
   log: Logger;
   accountKey: () => Promise<Buffer>;
+}
+
+/** acme-client (and axios under it) is loaded by the first order, not by every serve. */
+function acmeClient(): Promise<typeof import('./acme-client.js')> {
+  return import('./acme-client.js');
 }
 
 /** setTimeout's limit (24.8 days): longer waits are taken in steps. */
@@ -138,6 +143,7 @@ class AcmeOrder {
         this.deps.acme.challenge === 'auto' ? (s.failures % 2 === 0 ? 'http-01' : 'tls-alpn-01') : this.deps.acme.challenge;
       s.state = 'obtaining';
       log.info({ event: 'acme-order', order: this.id, hosts: ok, challenge: type }, `asking the CA for a certificate for ${ok.join(', ')} (${type})`);
+      const { order } = await acmeClient();
       const issued = await order({ acme: this.deps.acme, accountKey: await this.deps.accountKey(), hosts: ok, type, challenges: this.deps.challenges, alpnKeyType: () => this.deps.store.challengeKeyType });
       if (this.#closed) return;
       const cert = writeCertificate(this.deps.root, this.id, issued.key, issued.cert);
@@ -218,7 +224,7 @@ export class AcmeManager {
     this.#accountKey ??= (async () => {
       const existing = readAccountKey(root);
       if (existing) return existing;
-      const key = await createAccountKey();
+      const key = await (await acmeClient()).createAccountKey();
       writeAccountKey(root, key);
       return key;
     })();
