@@ -61,10 +61,17 @@ export class TlsFront {
 
   /** Loads the certificates obtained before and starts obtaining and renewing (background). */
   start(): void {
+    const t = this.#tls;
+    if (!t.acme && t.certificates.length === 0) {
+      this.#log.warn({ event: 'tls-no-certificate' }, 'tls has neither certificates nor acme: every TLS handshake will fail');
+    }
     this.#startAcme();
   }
 
   #startAcme(): void {
+    // Certificates of orders that no longer exist (a host list emptied) are not served;
+    // the others are loaded again from disk at once, in the same tick.
+    for (const id of ['live', 'next'] as const) this.store.setAcme(id, null);
     const a = this.#tls.acme;
     if (!a) return;
     this.#acme = new AcmeManager({ acme: a, root: this.#config.root, hosts: this.#config.hosts, store: this.store, challenges: this.challenges, log: this.#log });
