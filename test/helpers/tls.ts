@@ -80,9 +80,10 @@ export function httpsRequest(o: HttpsOptions): Promise<HttpsResult> {
         agent: o.agent ?? false,
         rejectUnauthorized: o.rejectUnauthorized ?? true,
         ALPNProtocols: ['http/1.1'],
-        // Node's own check of the name needs the name: without SNI, check against Host.
         servername: servername === false ? '' : servername,
-        checkServerIdentity: (_h, cert) => tls.checkServerIdentity(servername || o.host, cert),
+        // Node checks the certificate against servername; without SNI, check against Host.
+        // (Only then: Node 22's agents do not reuse a socket across different functions.)
+        ...(servername === false ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(o.host, cert) } : {}),
         ...(o.session ? { session: o.session } : {}),
       };
     const req = https.request(
