@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { startServer } from '../../src/serve.js';
 import { colorHandler, startBackend } from '../helpers/backend.js';
+import { cli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
 import { startProxy } from '../helpers/proxy.js';
 import { makeRoot } from '../helpers/root.js';
@@ -213,4 +214,31 @@ t.test('a graceful stop ends idle keep-alive HTTPS connections and finishes a re
   const ms = performance.now() - started;
   t.equal((await slow).body, 'blue\n', 'the request in flight finished');
   t.ok(ms < 3000, `stopped in ${Math.round(ms)} ms, not at the 10 s drain deadline`);
+});
+
+t.test('bgproxy certs lists own certificates; certs renew without acme and certs without tls say why in one line', async (t) => {
+  const { live, wild, p } = await setup(t);
+  const r = await cli(['certs', '--root', p.root]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, new RegExp(`^${live.cert.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\s+live\\.test\\s+bgproxy test CA\\s+\\d{4}-`, 'm'));
+  t.match(r.stdout, /\*\.live\.test/);
+  const j = JSON.parse((await cli(['certs', '--json', '--root', p.root])).stdout) as { own: Array<{ cert: string; key: string }>; acme: null };
+  t.same(
+    j.own.map((c) => [c.cert, c.key]),
+    [
+      [live.cert, live.key],
+      [wild.cert, wild.key],
+    ],
+  );
+  t.equal(j.acme, null);
+  const renew = await cli(['certs', 'renew', '--root', p.root]);
+  t.equal(renew.code, 2);
+  t.match(renew.stderr, /^bgproxy: no tls\.acme in bgproxy\.json: own certificates are renewed by replacing their files and bgproxy reload$/);
+
+  const blue = await startBackend(t, colorHandler('blue'));
+  const green = await startBackend(t, colorHandler('green'));
+  const plain = await startProxy(t, { blue, green });
+  const none = await cli(['certs', '--root', plain.root]);
+  t.equal(none.code, 1);
+  t.match(none.stderr, /^bgproxy: no tls in bgproxy\.json: bgproxy serves plain HTTP only$/);
 });
