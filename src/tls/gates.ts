@@ -1,6 +1,7 @@
 // The TLS policies on the request path (see proxy/gate.ts), asked in this order before
 // anything else: the ACME HTTP-01 answer, the SNI/Host agreement (421), the redirect from
 // http to https (308), and HSTS. Each returns null at once when it has nothing to say.
+import { isIP } from 'node:net';
 import type { Answer, Forward, Gate, RequestView, Verdict } from '../proxy/gate.js';
 import type { CertStore } from './cert-store.js';
 import type { Challenges } from './challenges.js';
@@ -42,6 +43,9 @@ export class SniHostGate implements Gate {
     const sni = tls.servername;
     if (sni === req.host) return null;
     if (sni.length === req.host.length && sni.toLowerCase() === req.host) return null;
+    // An IP address is no server name (RFC 6066 §3), though some clients (wrk) send one:
+    // they got the default certificate, as without SNI.
+    if (isIP(sni) !== 0) return null;
     return MISDIRECTED;
   }
 }
