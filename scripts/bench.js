@@ -7,7 +7,7 @@
 // `nginx -s reload`. Writes bench/results.json and bench/results.md. Not part of npm test.
 //
 // Two reference forwarders (bench/ref-http.js, bench/ref-undici.js) run in the same rounds.
-//   node scripts/bench.js [--duration S] [--rounds N] [--connections N] [--upstreams static,node]
+//   node scripts/bench.js [--duration S] [--rounds N] [--connections N] [--upstreams static,node,tls]
 //                         [--profile DIR]   (instead: bgproxy under --cpu-prof, log on and off)
 import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,7 +35,7 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '100' },
-    upstreams: { type: 'string', default: 'static,node' },
+    upstreams: { type: 'string', default: 'static,node,tls' },
     profile: { type: 'string' },
   },
 });
@@ -217,12 +217,13 @@ async function startStaticNode(l) {
 }
 
 /** A bgproxy root proxying to apps started elsewhere (no app.start), and its serve. */
-async function startBgproxy(name, bluePort, greenPort, extra = [], env = {}) {
+async function startBgproxy(name, bluePort, greenPort, extra = [], env = {}, edit = (_cfg) => {}) {
   const root = path.join(tmp, name);
   await run(process.execPath, [BIN, 'init', '--root', root, '--host', HOST, '--listen', '127.0.0.1:0', '--blue-port', `${bluePort}`, '--green-port', `${greenPort}`]);
   const cfgFile = path.join(root, 'bgproxy.json');
   const cfg = JSON.parse(readFileSync(cfgFile, 'utf8'));
   cfg.drainTimeoutMs = 5000;
+  edit(cfg);
   writeFileSync(cfgFile, JSON.stringify(cfg, null, 2));
   // The access log goes to a file, as it would under a service manager.
   const log = path.join(tmp, `${name}.log`);
@@ -236,7 +237,10 @@ async function startBgproxy(name, bluePort, greenPort, extra = [], env = {}) {
   const until = Date.now() + 15_000;
   for (;;) {
     const line = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('"listening"'));
-    if (line) return { child, pid: child.pid, root, port: Number(JSON.parse(line).listen.split(':').pop()) };
+    if (line) {
+      const l = JSON.parse(line);
+      return { child, pid: child.pid, root, port: Number(l.listen.split(':').pop()), tlsPort: l.tlsListen ? Number(l.tlsListen.split(':').pop()) : null };
+    }
     if (Date.now() > until || child.exitCode !== null) throw new Error(`${name} did not start: ${readFileSync(log, 'utf8').slice(-1000)}`);
     await sleep(50);
   }
@@ -267,11 +271,13 @@ end
 );
 
 /** One load run: { rps, p50, p99, errors, requests }. */
-async function load(port, seconds, { close = false } = {}) {
+async function load(port, seconds, { close = false, tls = false } = {}) {
+  const scheme = tls ? 'https' : 'http';
   if (WRK) {
     const args = ['-t1', `-c${CONNS}`, `-d${seconds}s`, '-s', LUA, '-H', `Host: ${HOST}`];
     if (close) args.push('-H', 'Connection: close');
-    const { stdout } = await run(WRK, [...args, `http://127.0.0.1:${port}/`], { maxBuffer: 1 << 20 });
+    // wrk sends the URL's host (an IP here) as SNI; bgproxy treats that as no SNI.
+    const { stdout } = await run(WRK, [...args, `${scheme}://127.0.0.1:${port}/`], { maxBuffer: 1 << 20 });
     const j = JSON.parse(stdout.split('\n').find((l) => l.startsWith('JSON ')).slice(5));
     const errors = j.connect + j.read + j.write + j.status + j.timeout;
     return {
@@ -285,7 +291,8 @@ async function load(port, seconds, { close = false } = {}) {
   }
   const { default: autocannon } = await import('autocannon');
   const r = await autocannon({
-    url: `http://127.0.0.1:${port}/`,
+    url: `${scheme}://127.0.0.1:${port}/`,
+    ...(tls ? { servername: HOST } : {}),
     connections: CONNS,
     duration: seconds,
     headers: { host: HOST, ...(close ? { connection: 'close' } : {}) },
@@ -305,7 +312,7 @@ async function load(port, seconds, { close = false } = {}) {
 async function throughput(upstreamName, targets) {
   say(`\n== ${upstreamName} upstream: ${ROUNDS} interleaved rounds of ${ROUND_S} s, ${CONNS} connections ==`);
   const rssIdle = Object.fromEntries(targets.map((t) => [t.name, t.pids().length ? t.pids().reduce((a, p) => a + rssMb(p), 0) : null]));
-  for (const t of targets) await load(t.port, 1); // warm-up (JIT, pools)
+  for (const t of targets) await load(t.port, 1, { tls: t.tls === true }); // warm-up (JIT, pools, TLS sessions)
   const rows = Object.fromEntries(targets.map((t) => [t.name, []]));
   for (let r = 0; r < ROUNDS; r++) {
     // Rotate the order each round so no target always runs right after another.
@@ -313,7 +320,7 @@ async function throughput(upstreamName, targets) {
     for (const t of order) {
       const pids = t.pids();
       const cpu0 = pids.reduce((s, p) => s + cpuMs(p), 0);
-      const res = await load(t.port, ROUND_S);
+      const res = await load(t.port, ROUND_S, { tls: t.tls === true });
       const cpu1 = t.pids().reduce((s, p) => s + cpuMs(p), 0);
       res.cpuMsPer1k = pids.length ? ((cpu1 - cpu0) / res.requests) * 1000 : null;
       rows[t.name].push(res);
@@ -460,22 +467,39 @@ async function main() {
   if (flags.profile) return profile(flags.profile, staticL.port);
 
   const upstreams = flags.upstreams.split(',');
+  // tls: the node upstream through a TLS listener (keep-alive), bgproxy vs nginx, the same certificate.
+  const TLS = upstreams.includes('tls');
+  const cert = { cert: path.join(tmp, 'tls.pem'), key: path.join(tmp, 'tls.key') };
+  if (TLS) {
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', cert.key, '-out', cert.cert, '-days', '1', '-subj', `/CN=${HOST}`, '-addext', `subjectAltName=DNS:${HOST}`]);
+  }
   const bg = {
     static: await startBgproxy('bg-static', staticL.port, greenPort),
     'static-nolog': await startBgproxy('bg-static-nolog', staticL.port, greenPort),
     node: await startBgproxy('bg-node', bluePort, greenPort),
     'node-nolog': await startBgproxy('bg-node-nolog', bluePort, greenPort),
+    ...(TLS
+      ? {
+          tls: await startBgproxy('bg-tls', bluePort, greenPort, [], {}, (cfg) => {
+            cfg.tls = { listen: '127.0.0.1:0', redirectHttp: false, certificates: [cert] };
+          }),
+        }
+      : {}),
   };
 
   // nginx proxy: 1 worker, upstream keep-alive, access log to a file like bgproxy's.
   let ng = null;
   if (NGINX) {
     const [ls, ln, lc] = [await listener(), await listener(), await listener()];
+    const lt = TLS ? await listener() : null;
     let live = 'blue';
     const liveFile = () => path.join(tmp, 'nginx-proxy', 'live.conf');
     const proxyLoc = (up) =>
       `proxy_pass http://${up}; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;`;
-    const inst = await startNginx('nginx-proxy', [ls, ln, lc], (prefix) => {
+    const tlsServer = lt
+      ? `\n    server { listen 127.0.0.1:${lt.port} ssl; ssl_certificate ${cert.cert}; ssl_certificate_key ${cert.key}; ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:1m; location / { ${proxyLoc('blue')} } }`
+      : '';
+    const inst = await startNginx('nginx-proxy', lt ? [ls, ln, lc, lt] : [ls, ln, lc], (prefix) => {
       writeFileSync(path.join(prefix, 'live.conf'), proxyLoc('blue'));
       return `    access_log ${prefix}/access.log;
     upstream static { server 127.0.0.1:${staticL.port}; keepalive 64; }
@@ -483,11 +507,11 @@ async function main() {
     upstream green { server 127.0.0.1:${greenPort}; keepalive 64; }
     server { listen 127.0.0.1:${ls.port}; location / { ${proxyLoc('static')} } }
     server { listen 127.0.0.1:${ln.port}; location / { ${proxyLoc('blue')} } }
-    server { listen 127.0.0.1:${lc.port}; location / { include ${prefix}/live.conf; } }`;
+    server { listen 127.0.0.1:${lc.port}; location / { include ${prefix}/live.conf; } }${tlsServer}`;
     });
     ng = {
       ...inst,
-      ports: { static: ls.port, node: ln.port, cutover: lc.port },
+      ports: { static: ls.port, node: ln.port, cutover: lc.port, tls: lt?.port ?? null },
       get live() {
         return live;
       },
@@ -503,6 +527,12 @@ async function main() {
 
   const results = { machine, settings: { roundSeconds: ROUND_S, rounds: ROUNDS, connections: CONNS }, throughput: {}, cutover: {} };
   for (const up of upstreams) {
+    if (up === 'tls') {
+      const targets = [{ name: 'bgproxy', port: bg.tls.tlsPort, tls: true, pids: () => [bg.tls.pid] }];
+      if (ng) targets.push({ name: 'nginx', port: ng.ports.tls, tls: true, pids: nginxPids });
+      results.throughput.tls = await throughput('tls (node, keep-alive HTTPS)', targets);
+      continue;
+    }
     const upPort = up === 'static' ? staticL.port : bluePort;
     const targets = [
       { name: 'direct', port: upPort, pids: () => [] },

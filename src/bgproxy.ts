@@ -25,6 +25,7 @@ import { newReport, type ReleaseAction, type ReleaseReport } from './release/rep
 import { WatchKeeper } from './release/watch-keeper.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { Colors } from './colors.js';
+import { TlsFront } from './tls/tls-front.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import { appendHistory } from './deploy/history.js';
 import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
@@ -69,6 +70,7 @@ export class Bgproxy extends EventEmitter {
   #running: Promise<void> = Promise.resolve();
   /** Access rules, maintenance, pause and the canary split (src/traffic). */
   readonly #traffic: TrafficControls;
+  readonly #tls: TlsFront | null;
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -77,6 +79,9 @@ export class Bgproxy extends EventEmitter {
     const repair = repairRoles(this.config.root);
     if (repair.repaired) this.log.warn({ event: 'repair', detail: repair.repaired }, `roles repaired: ${repair.repaired}`);
     this.#roles = Object.freeze(repair.roles);
+    // HTTPS: its gates come first (the ACME challenge before any other policy).
+    this.#tls = this.config.tls && this.config.mode === 'proxy' ? new TlsFront(this.config, this.log) : null;
+    if (this.#tls) this.#gates.push(...this.#tls.gates);
     this.#colors = new Colors(() => this.#config, this.log, (color, state) => this.emit('app-state', { color, state }));
     this.#watch = new WatchKeeper({
       config: () => this.#config,
@@ -128,6 +133,11 @@ export class Bgproxy extends EventEmitter {
     return this.#config;
   }
 
+  /** HTTPS (certificates, ACME, the TLS listener's server) when tls is configured. */
+  get tls(): TlsFront | null {
+    return this.#tls;
+  }
+
   get roles(): Readonly<Roles> {
     return this.#roles;
   }
@@ -142,8 +152,17 @@ export class Bgproxy extends EventEmitter {
   reload(next: Readonly<Config>): Promise<ReloadPlan> {
     return this.locked('reload', async () => {
       const plan = planReload(this.#config, next);
-      if (plan.changed.length === 0) return plan;
+      // Own certificates are read again (their files may have changed, the config not)
+      // and checked before anything changes.
+      const tls = this.#tls?.prepare(next);
+      if (tls?.renewed.length) plan.notes.push(`tls: new certificate for ${tls.renewed.join(', ')} (new connections get it)`);
+      if (plan.changed.length === 0) {
+        tls?.apply();
+        if (tls?.renewed.length) this.log.info({ event: 'reload', changed: [], certificates: tls.renewed }, plan.notes.join('; '));
+        return plan;
+      }
       this.#config = next;
+      tls?.apply();
       this.#exchange.upstreamTimeoutMs = next.upstreamTimeoutMs;
       this.#exchange.holdMs = next.holdMs;
       this.#schedule();
@@ -537,6 +556,7 @@ export class Bgproxy extends EventEmitter {
       lastRelease: this.#lastRelease,
       watch: this.#watch.report(),
       traffic: this.#traffic.status(),
+      ...(this.#tls ? { tls: this.#tls.status() } : {}),
     };
   }
 
@@ -544,6 +564,7 @@ export class Bgproxy extends EventEmitter {
   async close(timeoutMs = this.config.drainTimeoutMs): Promise<void> {
     this.#watch.stop('shutting down');
     this.#traffic.close();
+    this.#tls?.close();
     // The proxy has stopped accepting: let what runs finish, then stop the apps drained.
     await this.#colors.close(timeoutMs);
     this.#handlers.flush();

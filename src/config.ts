@@ -116,6 +116,36 @@ export interface NginxConfig {
   upstreamKeepalive: number;
 }
 
+export interface OwnCertificate {
+  /** Absolute paths (relative ones resolve against the root). */
+  cert: string;
+  key: string;
+}
+
+export interface AcmeConfig {
+  email: string | null;
+  /** The CA's directory URL ("production" and "staging" name Let's Encrypt's). */
+  directory: string;
+  /** A PEM file of CA certificates to trust for the directory (a private CA); null: the system's. */
+  caBundle: string | null;
+  /** Which challenge bgproxy answers: http-01 on the plain listener, tls-alpn-01 on the TLS one; auto: http-01 first. */
+  challenge: 'auto' | 'http-01' | 'tls-alpn-01';
+  /** DNS servers ("IP[:PORT]") asked whether a host resolves before ordering; empty: the system's resolver. */
+  dnsServers: string[];
+}
+
+export interface TlsConfig {
+  listen: Listen;
+  /** 308 from http to https for the hosts that have a certificate (the ACME challenge path excepted). */
+  redirectHttp: boolean;
+  /** Strict-Transport-Security max-age in seconds on HTTPS responses; 0: none (opt-in). */
+  hstsMaxAge: number;
+  /** Time a client has to finish the TLS handshake. */
+  handshakeTimeoutMs: number;
+  acme: AcmeConfig | null;
+  certificates: OwnCertificate[];
+}
+
 export interface Config {
   /** Absolute path of the root directory. */
   root: string;
@@ -135,6 +165,8 @@ export interface Config {
   nginx: NginxConfig;
   /** Who may reach the live and next hosts (client CIDRs, basic auth); null rules: open. */
   access: AccessConfig;
+  /** HTTPS on the front door; null: plain HTTP only. */
+  tls: TlsConfig | null;
 }
 
 export const CONFIG_FILE = 'bgproxy.json';
@@ -232,7 +264,56 @@ const TOP_KEYS = [
   'mode',
   'nginx',
   'access',
+  'tls',
 ] as const;
+
+export const ACME_DIRECTORIES = {
+  production: 'https://acme-v02.api.letsencrypt.org/directory',
+  staging: 'https://acme-staging-v02.api.letsencrypt.org/directory',
+} as const;
+
+function parseTls(v: Raw, root: string, listen: Listen, mode: 'proxy' | 'nginx'): TlsConfig | null {
+  if (v === undefined || v === null) return null;
+  const o = obj(v, 'tls', ['listen', 'redirectHttp', 'hstsMaxAge', 'handshakeTimeoutMs', 'acme', 'certificates']);
+  if (mode === 'nginx') fail('tls', 'nginx mode: nginx terminates TLS; remove tls or use proxy mode');
+  const tlsListen = opt(o, 'listen', 'tls', parseListen, parseListen('0.0.0.0:443'));
+  if (tlsListen.port !== 0 && tlsListen.port === listen.port) fail('tls.listen', `port ${tlsListen.port} is also the plain listen port`);
+  const certs = opt(o, 'certificates', 'tls', (x, k) => (Array.isArray(x) ? x : fail(k, 'must be a list')), []);
+  const certificates = certs.map((c, i): OwnCertificate => {
+    const co = obj(c, `tls.certificates[${i}]`, ['cert', 'key']);
+    const file = (k: 'cert' | 'key'): string =>
+      path.resolve(root, str(co[k] ?? fail(`tls.certificates[${i}].${k}`, 'missing'), `tls.certificates[${i}].${k}`, { nonEmpty: true }));
+    return { cert: file('cert'), key: file('key') };
+  });
+  let acme: AcmeConfig | null = null;
+  if (o.acme !== undefined && o.acme !== null) {
+    const a = obj(o.acme, 'tls.acme', ['email', 'directory', 'caBundle', 'challenge', 'dnsServers']);
+    const email = opt<string | null>(a, 'email', 'tls.acme', (x, k) => str(x, k, { nonEmpty: true }), null);
+    if (email !== null && !/^[^@\s]+@[^@\s]+$/.test(email)) fail('tls.acme.email', `not an email address: ${describe(email)}`);
+    const dir = opt(a, 'directory', 'tls.acme', (x, k) => str(x, k, { nonEmpty: true }), 'production');
+    const directory = dir in ACME_DIRECTORIES ? ACME_DIRECTORIES[dir as keyof typeof ACME_DIRECTORIES] : dir;
+    if (!/^https:\/\/[^\s]+$/.test(directory)) fail('tls.acme.directory', `must be "production", "staging" or an https URL, got ${describe(dir)}`);
+    const dnsServers = opt(a, 'dnsServers', 'tls.acme', strList, []);
+    dnsServers.forEach((d, i) => {
+      if (!/^(\[[0-9a-fA-F:.]+\]|[0-9.]+)(:\d+)?$|^[0-9a-fA-F:]+$/.test(d)) fail(`tls.acme.dnsServers[${i}]`, `not "IP" or "IP:PORT": ${describe(d)}`);
+    });
+    acme = {
+      email,
+      directory,
+      caBundle: opt<string | null>(a, 'caBundle', 'tls.acme', (x, k) => (x === null ? null : path.resolve(root, str(x, k, { nonEmpty: true }))), null),
+      challenge: opt(a, 'challenge', 'tls.acme', (x, k) => oneOf(x, k, ['auto', 'http-01', 'tls-alpn-01'] as const), 'auto'),
+      dnsServers,
+    };
+  }
+  return {
+    listen: tlsListen,
+    redirectHttp: opt(o, 'redirectHttp', 'tls', (x, k) => (typeof x === 'boolean' ? x : fail(k, `must be true or false, got ${describe(x)}`)), true),
+    hstsMaxAge: opt(o, 'hstsMaxAge', 'tls', (x, k) => int(x, k, 0, 2 * 365 * 86_400), 0),
+    handshakeTimeoutMs: opt(o, 'handshakeTimeoutMs', 'tls', (x, k) => int(x, k, 100, 600_000), 10_000),
+    acme,
+    certificates,
+  };
+}
 
 /** Validates raw JSON (already parsed) for the root `root`. Throws BG_CONFIG naming the key. */
 export function parseConfig(raw: Raw, root: string): Readonly<Config> {
@@ -312,6 +393,7 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
       upstreamKeepalive: opt(n, 'upstreamKeepalive', 'nginx', (x, k) => int(x, k, 0, 1024), 16),
     },
     access: parseAccess(o.access, mode),
+    tls: parseTls(o.tls, root, listen, mode),
   };
   return deepFreeze(config);
 }

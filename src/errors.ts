@@ -15,6 +15,7 @@ export type BgErrorCode =
   | 'BG_CONTROL' // a malformed control request or response
   | 'BG_UNREACHABLE' // a fleet server cannot be reached over ssh
   | 'BG_FLEET' // a fleet operation failed on a server, or its gate was not opened
+  | 'BG_TLS' // a certificate could not be loaded, issued or renewed
   | 'BG_STATE'; // the operation makes no sense in the current state
 
 export class BgError extends Error {

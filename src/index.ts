@@ -8,3 +8,5 @@ export { createLogger } from './log.js';
 export { initRoot } from './layout/init.js';
 export { startServer, type Running, type ServeOptions } from './serve.js';
 export { controlRequest } from './control/client.js';
+export type { CertsStatus, OwnCertStatus } from './tls/tls-front.js';
+export type { OrderStatus, CertInfo } from './tls/acme.js';

@@ -6,7 +6,16 @@ import type { Config } from './config.js';
 import { BgError } from './errors.js';
 
 /** Keys only a restart of serve applies (a prefix matches the keys under it). */
-const NEEDS_RESTART = ['root', 'listen', 'colors', 'mode', 'timeouts.upstreamIdleMs', 'limits.maxHeaderBytes'];
+const NEEDS_RESTART = [
+  'root',
+  'listen',
+  'colors',
+  'mode',
+  'timeouts.upstreamIdleMs',
+  'limits.maxHeaderBytes',
+  'tls.listen',
+  'tls.handshakeTimeoutMs',
+];
 
 /** App settings a running app process was started with; the next start of each app uses the new ones. */
 const AT_NEXT_START = ['app.start', 'app.dir', 'app.env', 'app.health', 'app.startTimeoutMs', 'app.stopSignal', 'app.stopTimeoutMs', 'app.logMaxBytes'];
@@ -25,7 +34,7 @@ function under(key: string, prefixes: readonly string[]): boolean {
 }
 
 /** Values that change as a whole: the listen address, the app's environment map. */
-const WHOLE = new Set(['listen', 'app.env']);
+const WHOLE = new Set(['listen', 'app.env', 'tls.listen']);
 
 /** Dotted paths of the leaves that differ; arrays (and WHOLE keys) compare as one value. */
 export function configChanges(a: unknown, b: unknown, prefix = ''): string[] {
@@ -46,6 +55,9 @@ export function planReload(current: Readonly<Config>, next: Readonly<Config>): R
   const cold = changed.find((k) => under(k, NEEDS_RESTART));
   if (cold !== undefined) {
     throw new BgError('BG_CONFIG', `config: ${cold}: changed, and only a restart of serve applies it; nothing was reloaded`);
+  }
+  if ((current.tls === null) !== (next.tls === null)) {
+    throw new BgError('BG_CONFIG', `config: tls: ${next.tls === null ? 'removing' : 'adding'} it opens or closes a listener; restart serve to apply it; nothing was reloaded`);
   }
   if ((current.app.start === null) !== (next.app.start === null)) {
     throw new BgError('BG_CONFIG', `config: app.start: ${next.app.start === null ? 'removing' : 'adding'} it changes who runs the apps; restart serve to apply it; nothing was reloaded`);

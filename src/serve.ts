@@ -2,6 +2,8 @@
 // started in that order of safety (control socket first, so a second serve on the same
 // root fails before it binds anything) and stopped gracefully.
 import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import type net from 'node:net';
+import type tls from 'node:tls';
 import path from 'node:path';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
 import { type Color, CONFIG_FILE, type Config, type ConfigSource, formatListen, loadConfig } from './config.js';
@@ -22,32 +24,68 @@ export interface ServeOptions {
    * connections made meanwhile wait in its backlog instead of being refused.
    */
   listenFd?: number;
+  /** The same for the TLS listener (tls.listen): the socket named "https". */
+  tlsListenFd?: number;
+}
+
+export interface ActivatedFds {
+  /** The plain HTTP listener's socket. */
+  http: number | null;
+  /** The TLS listener's socket. */
+  https: number | null;
 }
 
 /**
- * The listening socket systemd passed (socket activation, sd_listen_fds(3)): fd 3 when
- * LISTEN_FDS is 1 or more and LISTEN_PID names this process. Removes both variables, so
- * the apps serve starts do not think the socket is theirs.
+ * The listening sockets systemd passed (socket activation, sd_listen_fds(3)), from fd 3 on,
+ * when LISTEN_FDS is 1 or more and LISTEN_PID names this process: one socket is the plain
+ * listener (unless its FileDescriptorName= is "https"); two must be named "http" and
+ * "https". Removes the variables, so the apps serve starts do not think the sockets are theirs.
  */
-export function activatedListenFd(env: NodeJS.ProcessEnv = process.env, pid = process.pid): number | null {
+export function activatedListenFds(env: NodeJS.ProcessEnv = process.env, pid = process.pid): ActivatedFds | null {
   const fds = Number(env.LISTEN_FDS ?? 0);
   const forUs = env.LISTEN_PID === undefined || Number(env.LISTEN_PID) === pid;
+  const names = (env.LISTEN_FDNAMES ?? '').split(':');
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;
   if (!Number.isInteger(fds) || fds < 1 || !forUs) return null;
-  if (fds > 1) throw new BgError('BG_USAGE', `systemd passed ${fds} sockets (LISTEN_FDS); bgproxy serves one: give its .socket unit one ListenStream`);
-  return 3;
+  if (fds === 1) return names[0] === 'https' ? { http: null, https: 3 } : { http: 3, https: null };
+  const http = names.indexOf('http');
+  const https = names.indexOf('https');
+  if (fds > 2 || http < 0 || https < 0) {
+    throw new BgError(
+      'BG_USAGE',
+      `systemd passed ${fds} sockets (LISTEN_FDS) named ${JSON.stringify(names.join(':'))}; bgproxy serves one plain and one TLS socket: give the .socket unit's ListenStream lines FileDescriptorName=http and FileDescriptorName=https`,
+    );
+  }
+  return { http: 3 + http, https: 3 + https };
+}
+
+/** The plain listener's socket systemd passed, if any (see activatedListenFds). */
+export function activatedListenFd(env: NodeJS.ProcessEnv = process.env, pid = process.pid): number | null {
+  return activatedListenFds(env, pid)?.http ?? null;
 }
 
 export interface Running {
   bg: Bgproxy;
   /** "host:port" actually bound (port 0 resolved), or null in nginx mode. */
   listen: string | null;
+  /** The TLS listener's "host:port", or null without tls. */
+  tlsListen: string | null;
   /** Graceful stop: stop accepting, drain, close the control socket. Idempotent. */
   stop(): Promise<void>;
   /** Reads the config again and applies it (see Bgproxy.reload); rejects, changing nothing, when it cannot. */
   reload(): Promise<ReloadPlan>;
+}
+
+function listen(server: net.Server, where: { host: string; port: number } | { fd: number }): Promise<net.AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ ...where, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolve(server.address() as net.AddressInfo);
+    });
+  });
 }
 
 /** "blue", "green", "live" or "next" -> a color, as of now. */
@@ -147,6 +185,14 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
       return { maintenance: await bg.maintenance(args.on, retryAfterS) };
     },
     ping: async () => ({ pid: process.pid }),
+    certs: async () => {
+      if (!bg.tls) throw new BgError('BG_STATE', 'no tls in bgproxy.json: bgproxy serves plain HTTP only');
+      return bg.tls.status();
+    },
+    'certs-renew': async (args) => {
+      if (!bg.tls) throw new BgError('BG_STATE', 'no tls in bgproxy.json: bgproxy serves plain HTTP only');
+      return bg.tls.renew(args.force === true);
+    },
   };
 }
 
@@ -195,12 +241,35 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       throw new BgError('BG_STATE', `cannot listen on ${where}: ${e.code ?? e.message}`);
     }
   }
+  let tlsServer: tls.Server | null = null;
+  if (server && bg.tls && config.tls) {
+    const front = server;
+    // The one hand-over from TLS to HTTP: every secure socket enters the front server as
+    // a connection, so routing, timeouts, drain and in-flight accounting are the plain
+    // listener's.
+    tlsServer = bg.tls.createServer((socket) => front.accept(socket));
+    front.adopt(tlsServer);
+    const fd = opts.tlsListenFd;
+    try {
+      const addr = await listen(tlsServer, fd === undefined ? config.tls.listen : { fd });
+      bg.tls.setListenAddress(formatListen({ host: addr.address, port: addr.port }), addr.port);
+    } catch (err) {
+      await server.close(0);
+      await control.close();
+      const e = err as NodeJS.ErrnoException;
+      const where = fd === undefined ? formatListen(config.tls.listen) : `the socket passed as fd ${fd}`;
+      throw new BgError('BG_STATE', `cannot listen on ${where} (tls.listen): ${e.code ?? e.message}`);
+    }
+    // Both listeners are up: the CA can reach the HTTP-01 and TLS-ALPN-01 answers.
+    bg.tls.start();
+  }
   const pidFile = path.join(config.root, 'run', 'bgproxy.pid');
   writeFileSync(pidFile, `${process.pid}\n`);
   logger.info(
     {
       event: 'listening',
       listen: bg.listenAddress,
+      ...(bg.tls?.listenAddress ? { tlsListen: bg.tls.listenAddress } : {}),
       ...(opts.listenFd !== undefined && server ? { activated: true } : {}),
       mode: config.mode,
       live: bg.roles.live,
@@ -221,6 +290,9 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       // Clients first, apps after: a request that arrives on a kept connection while
       // closing still reaches a running app.
       bg.releaseHeld();
+      // The TLS listener (adopted by the front server) stops accepting with the plain one;
+      // a handshake still in progress ends within tls.handshakeTimeoutMs, and is then
+      // drained like the rest.
       const closed = server ? await server.close(drainMs) : { forced: false };
       await bg.close(drainMs);
       await control.close();
@@ -231,5 +303,5 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     })();
     return stopping;
   };
-  return { bg, listen: bg.listenAddress, stop, reload };
+  return { bg, listen: bg.listenAddress, tlsListen: bg.tls?.listenAddress ?? null, stop, reload };
 }

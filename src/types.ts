@@ -5,6 +5,7 @@ import type { DeployProgress } from './deploy/deploy.js';
 import type { ReleaseReport } from './release/report.js';
 import type { WatchStatus } from './release/watch.js';
 import type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
+import type { CertsStatus } from './tls/tls-front.js';
 
 export interface CutoverOptions {
   /** Skip the health check of the color that becomes live. */
@@ -87,6 +88,8 @@ export interface Status {
   watch: WatchReport | null;
   /** Access rules (no secrets), pause, maintenance and the canary split. */
   traffic?: TrafficStatus;
+  /** HTTPS: the TLS listener, certificates, ACME orders (renewal, last error). */
+  tls?: CertsStatus;
   /** serve only: the config file, when serve last loaded it, and whether it changed since. */
   config?: { file: string; loadedAt: string; changedSinceLoad: boolean };
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerApps } from './apps.js';
+import { registerCerts } from './certs.js';
 import { registerFleet } from './fleet.js';
 import { registerInit } from './init.js';
 import { registerOps } from './ops.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerRelease(program);
   registerTraffic(program);
   registerApps(program);
+  registerCerts(program);
   registerVerify(program);
   registerFleet(program);
   return program;

@@ -14,7 +14,7 @@ function ago(ms: unknown): string {
 }
 
 export function formatStatus(s: Status): string {
-  const head = `live: ${s.live}   next: ${s.next}   mode: ${s.mode}${s.listen ? `   listen: ${s.listen}` : ''}`;
+  const head = `live: ${s.live}   next: ${s.next}   mode: ${s.mode}${s.listen ? `   listen: ${s.listen}` : ''}${s.tls?.listen ? `   tls: ${s.tls.listen}` : ''}`;
   const rows = [['COLOR', 'ROLE', 'PORT', 'STATE', 'HEALTHY', 'PID', 'UPTIME', 'RESTARTS', 'INFLIGHT', 'SERVED', 'RELEASE']];
   const notes: string[] = [];
   for (const c of ['blue', 'green'] as const) {
@@ -34,6 +34,9 @@ export function formatStatus(s: Status): string {
       x.commit ? `${x.commit.slice(0, 7)}${subject}` : '-',
     ]);
     if (x.reason) notes.push(`${c}: ${x.reason}`);
+  }
+  for (const o of s.tls?.acme?.orders ?? []) {
+    if (o.lastError) notes.push(`tls: certificate for ${o.hosts.join(', ')}: ${o.failures} failed attempt(s), last: ${o.lastError}`);
   }
   if (s.config?.changedSinceLoad) {
     notes.push(`${s.config.file} has changed since serve loaded it (${s.config.loadedAt}): bgproxy reload applies it`);

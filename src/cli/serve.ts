@@ -4,7 +4,7 @@ import type { LevelWithSilent } from 'pino';
 import { loadConfig, parseListen, resolveRoot } from '../config.js';
 import { BgError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { activatedListenFd, type Running, startServer } from '../serve.js';
+import { activatedListenFds, type Running, startServer } from '../serve.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -36,7 +36,10 @@ export function registerServe(program: Command): void {
         process.exit(70);
       });
       // Under a systemd .socket unit the listening socket is passed in (and outlives us).
-      const listenFd = activatedListenFd();
+      const activated = activatedListenFds();
+      const listenFd = activated?.http ?? null;
+      const tlsListenFd = activated?.https ?? null;
+      if (tlsListenFd !== null && !config.tls) throw new BgError('BG_USAGE', 'systemd passed an "https" socket but bgproxy.json has no tls');
       if (listenFd !== null && config.mode === 'nginx') logger.warn({ event: 'activation-ignored' }, 'nginx mode has no HTTP listener: the socket systemd passed is not used');
       // Signals count from now, also while serve starts: SIGHUP then reloads once it is up,
       // SIGTERM/SIGINT stop it once it is up (the default action would leave the apps behind).
@@ -67,7 +70,7 @@ export function registerServe(program: Command): void {
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
       });
-      running = await startServer({ config, logger, accessLog: f.accessLog, readConfig, ...(listenFd !== null ? { listenFd } : {}) });
+      running = await startServer({ config, logger, accessLog: f.accessLog, readConfig, ...(listenFd !== null ? { listenFd } : {}), ...(tlsListenFd !== null ? { tlsListenFd } : {}) });
       if (reloadPending) reload();
       await signalled;
       await running.stop();

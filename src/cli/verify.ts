@@ -1,7 +1,7 @@
 // `bgproxy verify`: steady traffic at the live host (keep-alive and new-connection clients,
 // POSTs, one websocket), optionally a cutover and a rollback in the middle through the
 // control socket, then the ab-style summary. Exit 1 when any request failed.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { CutoverResult, Status } from '../bgproxy.js';
@@ -23,6 +23,7 @@ interface VerifyFlags {
   chart?: string;
   websocket: boolean;
   posts: boolean;
+  ca?: string;
 }
 
 export interface VerifyTarget {
@@ -38,9 +39,9 @@ export async function resolveTarget(f: { url?: string; host?: string }, root: st
     try {
       url = new URL(f.url);
     } catch {
-      throw new BgError('BG_USAGE', `--url must be an http:// URL, got "${f.url}"`);
+      throw new BgError('BG_USAGE', `--url must be an http:// or https:// URL, got "${f.url}"`);
     }
-    if (url.protocol !== 'http:') throw new BgError('BG_USAGE', `--url must be an http:// URL, got "${f.url}"`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BgError('BG_USAGE', `--url must be an http:// or https:// URL, got "${f.url}"`);
     return { url: url.href, host: f.host };
   }
   const status = (await controlRequest(root, 'status')) as Status;
@@ -103,10 +104,20 @@ export function registerVerify(program: Command): void {
     .option('--chart <file>', 'write an SVG timeline of the run')
     .option('--no-websocket', 'skip the websocket probe (for apps that do not echo websocket messages)')
     .option('--no-posts', 'send GETs only (every 10th request is a POST with a JSON body otherwise)')
+    .option('--ca <file>', 'with an https:// URL: a PEM file of CA certificates to trust besides the system ones (a private or test CA)')
     .action(async (f: VerifyFlags) => {
       const durationMs = positive(f.duration, '--duration', 3600) * 1000;
       const connections = Math.round(positive(f.connections, '--connections', 10_000));
       const root = resolveRoot(f.root);
+      let ca: Buffer | undefined;
+      if (f.ca !== undefined) {
+        try {
+          ca = readFileSync(f.ca);
+        } catch (err) {
+          throw new BgError('BG_USAGE', `--ca: cannot read ${f.ca} (${(err as NodeJS.ErrnoException).code ?? err})`);
+        }
+        if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new BgError('BG_USAGE', `--ca: ${f.ca} holds no PEM certificate`);
+      }
       const target = await resolveTarget(f, root);
       const opsOut: string[] = [];
       const aborter = new AbortController();
@@ -121,6 +132,7 @@ export function registerVerify(program: Command): void {
         posts: f.posts,
         websocket: f.websocket,
         signal: aborter.signal,
+        ...(ca ? { ca } : {}),
       });
       process.stdout.write(
         `verify: ${target.url}${target.host ? ` (Host: ${target.host})` : ''} for ${durationMs / 1000} s, ${connections} keep-alive clients` +

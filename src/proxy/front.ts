@@ -554,6 +554,9 @@ export class FrontServer {
   limits: LimitsConfig;
   readonly handlers: FrontHandlers;
   #timer: NodeJS.Timeout | null = null;
+  readonly #adopted: net.Server[] = [];
+  /** The graceful close has finished: nothing is accepted any more. */
+  #closed = false;
 
   constructor(handlers: FrontHandlers, timeouts: TimeoutsConfig, limits: LimitsConfig) {
     this.handlers = handlers;
@@ -563,13 +566,26 @@ export class FrontServer {
     this.#schedule();
   }
 
-  /** Takes a connection from anywhere (the listener, a TLS server, a test). */
+  /**
+   * Takes a connection from anywhere (the listener, a TLS server, a test). During a
+   * graceful close one still comes from an adopted listener (a TLS handshake that began
+   * before it): it is served like the others, its answer says `Connection: close`.
+   */
   accept(socket: net.Socket): void {
-    if (this.stopping) {
+    if (this.#closed) {
       socket.destroy();
       return;
     }
     this.conns.add(new FrontConn(this, socket));
+  }
+
+  /**
+   * A listener that hands its connections to accept() (the TLS listener): close() stops it
+   * with the plain one and waits until it has closed, so connections it hands in late are
+   * still drained.
+   */
+  adopt(listener: net.Server): void {
+    this.#adopted.push(listener);
   }
 
   forget(conn: FrontConn): void {
@@ -647,17 +663,31 @@ export class FrontServer {
           else if (now - since >= idleGraceMs) c.socket.destroy();
         }
       };
-      const timer = setInterval(sweep, 50);
-      const deadline = setTimeout(() => {
-        forced = true;
-        for (const c of this.conns) c.socket.destroy();
-      }, timeoutMs);
-      this.net.close(() => {
+      // Connections handed in by accept() from elsewhere (an adopted TLS listener) are not
+      // the plain listener's: net's close does not wait for them, so this does.
+      let open = 1 + this.#adopted.length;
+      const finish = (): void => {
+        if (open > 0 || this.conns.size > 0 || this.#closed) return;
+        this.#closed = true;
         clearInterval(timer);
         clearTimeout(deadline);
         if (this.#timer) clearInterval(this.#timer);
         resolve({ forced });
-      });
+      };
+      const timer = setInterval(() => {
+        sweep();
+        finish();
+      }, 50);
+      const deadline = setTimeout(() => {
+        forced = true;
+        for (const c of this.conns) c.socket.destroy();
+      }, timeoutMs);
+      const closed = (): void => {
+        open--;
+        finish();
+      };
+      this.net.close(closed);
+      for (const l of this.#adopted) l.close(closed);
       sweep();
     });
   }

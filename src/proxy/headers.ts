@@ -90,7 +90,7 @@ export function upstreamHead(method: string, url: string, raw: string[], o: Upst
     const lower = name.toLowerCase();
     const value = raw[i + 1]!;
     if (HOP_BY_HOP.has(lower) || (listed.length > 0 && listed.includes(lower))) continue;
-    if (strip !== undefined && strip.includes(lower)) continue;
+    if (strip?.includes(lower)) continue;
     switch (lower) {
       case 'host':
         if (host !== undefined) continue;

@@ -5,6 +5,8 @@
 // can count it.
 import { setMaxListeners } from 'node:events';
 import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type ErrorKind, classifyError, classifyStatus } from './stats.js';
 import { type WsResult, startWsProbe } from './ws-probe.js';
@@ -55,6 +57,15 @@ export interface LoadOptions {
   label?: (res: LoadResponse) => string;
   signal?: AbortSignal;
   onSample?: (s: Sample) => void;
+  /** https: URLs: CA certificates to trust besides the system's (a private or test CA). */
+  ca?: Buffer;
+}
+
+/** For an https: URL: the CA to trust and the SNI name (the Host sent, since bgproxy wants them to agree). */
+export function tlsOptionsFor(url: URL, host: string | undefined, ca: Buffer | undefined): { ca?: Buffer; servername?: string } | null {
+  if (url.protocol !== 'https:') return null;
+  const name = (host ?? url.hostname).replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return { ...(ca ? { ca } : {}), ...(net.isIP(name) ? {} : { servername: name }) };
 }
 
 export interface LoadResult {
@@ -109,7 +120,8 @@ export function startLoad(opts: LoadOptions): LoadHandle {
   const oneShotClients = Math.max(2, Math.ceil(keepAliveClients / 4));
   const timeoutMs = opts.requestTimeoutMs ?? 5000;
   const label = opts.label ?? defaultLabel;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: keepAliveClients });
+  const tls = tlsOptionsFor(url, opts.host, opts.ca);
+  const agent = tls ? new https.Agent({ keepAlive: true, maxSockets: keepAliveClients, ...tls }) : new http.Agent({ keepAlive: true, maxSockets: keepAliveClients });
   const startedAt = Date.now();
   const t0 = performance.now();
   const elapsed = (): number => performance.now() - t0;
@@ -154,6 +166,7 @@ export function startLoad(opts: LoadOptions): LoadHandle {
       const r = await request(url, {
         method,
         host: opts.host,
+        tls,
         agent: keepAlive ? agent : false,
         timeoutMs,
         signal: stopper.signal,
@@ -178,7 +191,7 @@ export function startLoad(opts: LoadOptions): LoadHandle {
 
   const ws =
     opts.websocket === true
-      ? startWsProbe({ url, host: opts.host, elapsed, timeoutMs })
+      ? startWsProbe({ url, host: opts.host, elapsed, timeoutMs, tls })
       : null;
 
   const clients: Promise<void>[] = [];
@@ -226,6 +239,7 @@ function safeLabel(label: (res: LoadResponse) => string, res: LoadResponse): str
 interface RequestOptions {
   method: 'GET' | 'POST';
   host: string | undefined;
+  tls: { ca?: Buffer; servername?: string } | null;
   agent: http.Agent | false;
   timeoutMs: number;
   signal: AbortSignal;
@@ -252,7 +266,7 @@ function request(url: URL, o: RequestOptions): Promise<RequestOutcome> {
       o.signal.removeEventListener('abort', onAbort);
       resolve(out);
     };
-    const req = http.request(url, { method: o.method, headers, agent: o.agent });
+    const req = o.tls ? https.request(url, { method: o.method, headers, agent: o.agent, ...o.tls }) : http.request(url, { method: o.method, headers, agent: o.agent });
     const onAbort = (): void => {
       finish('aborted');
       req.destroy();

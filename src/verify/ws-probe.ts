@@ -29,11 +29,12 @@ export function startWsProbe(o: {
   host: string | undefined;
   elapsed: () => number;
   timeoutMs: number;
+  tls?: { ca?: Buffer; servername?: string } | null;
 }): WsProbe {
   const wsUrl = new URL(o.url);
   wsUrl.protocol = o.url.protocol === 'https:' ? 'wss:' : 'ws:';
   const headers: Record<string, string> = o.host === undefined ? {} : { host: o.host };
-  const ws = new WebSocket(wsUrl, { headers, handshakeTimeout: o.timeoutMs });
+  const ws = new WebSocket(wsUrl, { headers, handshakeTimeout: o.timeoutMs, ...(o.tls ?? {}) });
   const pending = new Set<string>();
   let opened = false;
   let finishing = false;

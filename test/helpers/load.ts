@@ -1,6 +1,7 @@
 // Bounded concurrent load for zero-downtime tests: N clients, each sending requests one
 // after another over its own keep-alive connection until stop() or maxMs.
 import http from 'node:http';
+import https from 'node:https';
 
 export interface LoadStats {
   requests: number;
@@ -22,6 +23,8 @@ export interface LoadOptions {
   onResponse?: (r: { status: number; headers: http.IncomingHttpHeaders; body: string; startedAt: number; endedAt: number }) => void;
   /** Each client waits this long between requests (default 0: back to back). */
   pauseMs?: number;
+  /** HTTPS: trust this CA, send SNI = host. */
+  tls?: { ca: Buffer };
 }
 
 export function startLoad(opts: LoadOptions): {
@@ -32,11 +35,13 @@ export function startLoad(opts: LoadOptions): {
   let running = true;
   const deadline = Date.now() + opts.maxMs;
   const agents: http.Agent[] = [];
+  const client = opts.tls ? https : http;
+  const tlsOpts = opts.tls ? { ca: opts.tls.ca, servername: opts.host } : {};
   const one = (agent: http.Agent | false): Promise<void> =>
     new Promise((resolve) => {
       const startedAt = performance.now();
-      const req = http.request(
-        { host: '127.0.0.1', port: opts.port, path: opts.path ?? '/', agent, headers: { host: opts.host } },
+      const req = client.request(
+        { host: '127.0.0.1', port: opts.port, path: opts.path ?? '/', agent, headers: { host: opts.host }, ...tlsOpts },
         (res) => {
           let body = '';
           res.setEncoding('utf8');
@@ -65,7 +70,7 @@ export function startLoad(opts: LoadOptions): {
       req.end();
     });
   const loops = Array.from({ length: opts.clients }, async () => {
-    const agent = opts.keepAlive === false ? false : new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const agent = opts.keepAlive === false ? false : new client.Agent({ keepAlive: true, maxSockets: 1, ...tlsOpts });
     if (agent) agents.push(agent);
     while (running && Date.now() < deadline) {
       await one(agent);
