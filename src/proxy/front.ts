@@ -126,6 +126,8 @@ export class FrontConn implements Sink, Source {
   headStart: number;
   requestStart = -1;
   idleSince = -1;
+  /** Requests begun on this connection (a close decided on an idle one checks it did not change). */
+  begun = 0;
 
   constructor(server: FrontServer, socket: net.Socket) {
     this.server = server;
@@ -187,6 +189,7 @@ export class FrontConn implements Sink, Source {
 
   #onMessageBegin(): void {
     const now = performance.now();
+    this.begun++;
     this.idleSince = -1;
     if (this.headStart < 0) this.headStart = now;
     this.requestStart = now;
@@ -517,6 +520,16 @@ export class FrontConn implements Sink, Source {
   }
 }
 
+/**
+ * Closes the connections a sweep found idle too long, unless a request began on one since.
+ * Run from setImmediate, after the loop's poll phase: when the loop ran late (a busy
+ * machine) the timer phase sweeps before the bytes that arrived meanwhile are read, and a
+ * request already waiting in the socket would otherwise be answered with a reset.
+ */
+function closeIdle(found: Array<[FrontConn, number]>): void {
+  for (const [c, begun] of found) if (c.begun === begun && c.idle) c.socket.destroy();
+}
+
 function uncork(s: net.Socket): void {
   s.uncork();
 }
@@ -611,15 +624,17 @@ export class FrontServer {
     const now = performance.now();
     const { headersMs, requestMs, keepAliveMs } = this.timeouts;
     const headers = requestMs > 0 ? Math.min(headersMs, requestMs) : headersMs;
+    const idle: Array<[FrontConn, number]> = [];
     for (const c of this.conns) {
       if (c.upgraded) continue;
       if (c.idleSince >= 0) {
-        if (now - c.idleSince >= keepAliveMs) c.socket.destroy();
+        if (now - c.idleSince >= keepAliveMs) idle.push([c, c.begun]);
         continue;
       }
       if (c.headStart >= 0 && now - c.headStart >= headers) c.timeout();
       else if (requestMs > 0 && c.requestStart >= 0 && now - c.requestStart >= requestMs) c.timeout();
     }
+    if (idle.length > 0) setImmediate(closeIdle, idle);
   }
 
   listen(where: { host: string; port: number } | { fd: number }): Promise<net.AddressInfo> {
@@ -647,6 +662,7 @@ export class FrontServer {
       const sweep = (): void => {
         const now = performance.now();
         let httpBusy = false;
+        const idle: Array<[FrontConn, number]> = [];
         for (const c of this.conns) if (!c.upgraded && !c.idle) httpBusy = true;
         for (const c of this.conns) {
           if (c.upgraded) {
@@ -660,8 +676,9 @@ export class FrontServer {
           }
           const since = idleSince.get(c);
           if (since === undefined) idleSince.set(c, now);
-          else if (now - since >= idleGraceMs) c.socket.destroy();
+          else if (now - since >= idleGraceMs) idle.push([c, c.begun]);
         }
+        if (idle.length > 0) setImmediate(closeIdle, idle);
       };
       // Connections handed in by accept() from elsewhere (an adopted TLS listener) are not
       // the plain listener's: net's close does not wait for them, so this does.

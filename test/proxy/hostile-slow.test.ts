@@ -106,3 +106,25 @@ t.test('an idle keep-alive connection is closed at keepAliveMs', async (t) => {
   t.ok(ms < 3000, `closed after ${ms} ms`);
   await stillServes(t, p.port);
 });
+
+t.test('a request already waiting in the socket when a late sweep finds the connection idle is answered, not reset', async (t) => {
+  const blue = await startBackend(t, (_req, res) => res.end('blue\n'));
+  const green = await startCountingUpstream(t);
+  const p = await startProxy(t, { blue, green, settings: { timeouts: { keepAliveMs: 300 } } });
+  const s = net.connect(p.port, '127.0.0.1');
+  s.on('error', () => {});
+  let got = '';
+  s.on('data', (d: Buffer) => (got += d.toString()));
+  const answers = (n: number): Promise<void> => until(() => got.split('HTTP/1.1 200').length - 1 >= n, 5000, `${n} answers`);
+  await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+  s.write('GET / HTTP/1.1\r\nHost: live.test\r\n\r\n');
+  await answers(1);
+  // The next request reaches the kernel at once, then this process (the proxy's too) is
+  // stuck past keepAliveMs, as a busy machine stalls a loop: the sweep timer runs first.
+  s.write('GET / HTTP/1.1\r\nHost: live.test\r\n\r\n');
+  const until450 = performance.now() + 450;
+  while (performance.now() < until450);
+  await answers(2);
+  t.equal(got.split('HTTP/1.1 200').length - 1, 2, 'the waiting request was answered');
+  s.destroy();
+});

@@ -98,15 +98,24 @@ t.test('a wrong user costs a full scrypt check, like a wrong password', async (t
   const green = await startBackend(t, colorHandler('green'));
   const hash = hashPassword('pw');
   const p = await startProxy(t, { blue, green, settings: { access: { next: { basicAuth: { user: 'team', hash } } } } });
-  const t0 = performance.now();
-  await verifyPassword('nope', parseHash(hash)!);
-  const scryptMs = performance.now() - t0;
-  const timed = async (auth: string): Promise<number> => {
-    const s = performance.now();
-    const r = await request(p.port, 'next.live.test', { headers: { authorization: auth } });
-    t.equal(r.status, 401);
-    return performance.now() - s;
+  // Each figure is the fastest of three (noise on a busy machine only adds time), after a
+  // first scrypt call that pays its one-time setup.
+  const fastest = async (fn: () => Promise<unknown>): Promise<number> => {
+    let best = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 3; i++) {
+      const s = performance.now();
+      await fn();
+      best = Math.min(best, performance.now() - s);
+    }
+    return best;
   };
+  await verifyPassword('nope', parseHash(hash)!);
+  const scryptMs = await fastest(() => verifyPassword('nope', parseHash(hash)!));
+  const timed = (auth: string): Promise<number> =>
+    fastest(async () => {
+      const r = await request(p.port, 'next.live.test', { headers: { authorization: auth } });
+      t.equal(r.status, 401);
+    });
   const wrongUser = await timed(basic('someone', 'pw'));
   const wrongPassword = await timed(basic('team', 'p'));
   t.ok(wrongUser >= scryptMs * 0.5, `wrong user ${wrongUser.toFixed(1)} ms vs scrypt ${scryptMs.toFixed(1)} ms`);
