@@ -2,12 +2,14 @@
 // pino child logger with {component: 'access'} writes), written byte by byte into a block of
 // about 64 kB, handed over once full (or after 200 ms) to the logger's destination, pino's
 // asynchronous SonicBoom, so the kernel sees one write per block instead of one per request.
-// Nothing is allocated per line: strings, ropes of strings and their re-encodings were most
-// of what a line cost (docs/demo-and-bench.md, "Access log cost"). Flushed when serve stops
+// Nothing is allocated per line, and blocks are reused once written: strings, ropes of
+// strings, their re-encodings and then fresh blocks were most of what a line cost
+// (docs/demo-and-bench.md, "Access log cost"). Flushed when serve stops
 // and at process exit; what happens when stdout is slower than the traffic: see createLogger.
 import { pino } from 'pino';
 import { type Logger, LogDestination } from '../log.js';
 
+/** createLogger's LogDestination takes the blocks as they are; any other gets each as a string. */
 interface Destination {
   write(chunk: string): unknown;
   flushSync?(): void;
@@ -26,8 +28,6 @@ const BACKSLASH = 0x5c;
 
 export class AccessLog {
   readonly #dest: Destination | null;
-  /** The destination takes Buffers (createLogger's); others are given strings. */
-  readonly #buffers: boolean;
   /** pino's bindings as it writes them, `,"name":"bgproxy"` (and any child's), and ours. */
   readonly #prefix: string;
   #buf: Buffer = EMPTY;
@@ -51,7 +51,6 @@ export class AccessLog {
     const enabled = logger.isLevelEnabled('info');
     const dest = (logger as unknown as Record<symbol, Destination | undefined>)[pino.symbols.streamSym];
     this.#dest = enabled && dest !== undefined ? dest : null;
-    this.#buffers = dest instanceof LogDestination;
     const bindings = (logger as unknown as Record<symbol, string | undefined>)[pino.symbols.chindingsSym] ?? '';
     this.#prefix = `${bindings},"component":"access"`;
     if (this.#dest !== null) process.once('exit', this.#onExit);
@@ -93,10 +92,8 @@ export class AccessLog {
       this.#buf[this.#off++] = 0x7d; // }
       this.#buf[this.#off++] = 0x0a; // \n
     }
-    if (this.#off >= BLOCK) {
-      this.#handOver();
-      this.#buf = EMPTY; // what is left of this one is too little: the next line takes a fresh block
-    } else if (this.#timer === null) {
+    if (this.#off >= BLOCK) this.#handOver();
+    else if (this.#timer === null) {
       this.#timer = setTimeout(() => this.flush(), FLUSH_MS);
       this.#timer.unref();
     }
@@ -126,13 +123,14 @@ export class AccessLog {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
-    if (this.#off === 0 || this.#dest === null) return;
-    const used = this.#buf.subarray(0, this.#off);
-    // `used` is the destination's until written; the rest of the block takes the next lines
-    // (after a flush tick, most of it).
-    this.#buf = this.#buf.subarray(this.#off);
+    const dest = this.#dest;
+    if (this.#off === 0 || dest === null) return;
+    if (dest instanceof LogDestination) {
+      // The block is the destination's until written; the next line takes another.
+      dest.writeBlock(this.#buf, this.#off);
+      this.#buf = EMPTY;
+    } else dest.write(this.#buf.toString('utf8', 0, this.#off));
     this.#off = 0;
-    this.#dest.write(this.#buffers ? (used as unknown as string) : used.toString('utf8'));
   }
 
   #newHostRun(host: string): Buffer {
@@ -142,11 +140,14 @@ export class AccessLog {
     return run;
   }
 
-  /** A fresh block with room for `most` bytes (what was gathered is handed over first). */
+  /** A block with room for `most` bytes (what was gathered is handed over first). */
   #next(most: number): void {
     this.#handOver();
-    this.#buf = Buffer.allocUnsafeSlow(Math.max(BLOCK + SLACK, most));
-    this.#off = 0;
+    const size = Math.max(BLOCK + SLACK, most);
+    if (this.#buf.length >= size) return;
+    // Blocks come back from createLogger's destination once written: a steady stream of
+    // fresh 72 kB ArrayBuffers costs full GCs (V8 counts them as external memory).
+    this.#buf = this.#dest instanceof LogDestination ? this.#dest.take(size) : Buffer.allocUnsafeSlow(size);
   }
 
   #copy(src: Buffer): void {
