@@ -213,8 +213,16 @@ export class Exchange implements UpstreamUser {
       return false;
     }
     if (upgrade || status === 101) {
-      // An upgrade this request did not ask for: not something to relay.
-      this.#conn?.destroy();
+      // An upgrade this request did not ask for: not an answer to relay, and the socket
+      // now speaks something else. The client gets a 502 (not a retry: the app answered).
+      const conn = this.#conn;
+      this.#conn = null;
+      if (conn !== null) {
+        conn.user = null;
+        conn.destroy();
+      }
+      this.#s.logger.debug({ color: this.target.color, status }, 'upstream switched protocols unasked');
+      this.#fail('bad-response');
       return true;
     }
     this.#gotResponse = true;

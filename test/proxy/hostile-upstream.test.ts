@@ -91,6 +91,7 @@ const BAD_RESPONSES: Array<[string, string]> = [
   ['two different Content-Lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd'],
   ['obs-fold', 'HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n'],
   ['bare LF', 'HTTP/1.1 200 OK\nX-A: a\nContent-Length: 0\n\n'],
+  ['a 101 to a request that asked for no upgrade', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nother-protocol'],
 ];
 
 t.test('bad response heads -> 502, the process alive', async (t) => {
@@ -101,6 +102,14 @@ t.test('bad response heads -> 502, the process alive', async (t) => {
     noInternals(t, r.body);
     await stillServes(t, p.port);
   }
+});
+
+t.test('a 101 to a plain request, the app keeping its socket open -> 502 at once, not a hang', async (t) => {
+  const { p } = await withFaultyGreen(t, onRequestHead((s) => s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n')));
+  const r = await request(p.port, 'next.live.test');
+  t.equal(r.status, 502);
+  noInternals(t, r.body);
+  await stillServes(t, p.port);
 });
 
 t.test('hop-by-hop response headers do not cross; upstream Connection: close keeps the client connection', async (t) => {
