@@ -17,7 +17,11 @@ export function checkHealth(
 ): Promise<HealthResult> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const done = (r: Omit<HealthResult, 'ms'>): void => resolve({ ...r, ms: Math.round(performance.now() - started) });
+    let timer: NodeJS.Timeout | undefined;
+    const done = (r: Omit<HealthResult, 'ms'>): void => {
+      clearTimeout(timer);
+      resolve({ ...r, ms: Math.round(performance.now() - started) });
+    };
     const req = http.request(
       {
         host: options.host ?? '127.0.0.1',
@@ -30,17 +34,21 @@ export function checkHealth(
       (res) => {
         const status = res.statusCode ?? 0;
         res.resume();
-        res.once('end', () => undefined);
-        req.setTimeout(0);
+        res.once('error', () => undefined);
         if (status >= 200 && status < 400) done({ ok: true, status });
         else done({ ok: false, status, reason: `HTTP ${status}` });
-        res.once('error', () => undefined);
       },
     );
-    req.setTimeout(timeoutMs, () => {
+    // A 101 the probe never asked for: Node would drop the socket without a word.
+    req.once('upgrade', (_res, socket) => {
+      socket.destroy();
+      done({ ok: false, status: 101, reason: 'HTTP 101 (switched protocols unasked)' });
+    });
+    // The whole answer's head within timeoutMs, however slowly its bytes come.
+    timer = setTimeout(() => {
       req.destroy();
       done({ ok: false, reason: `timed out after ${timeoutMs} ms` });
-    });
+    }, timeoutMs);
     req.once('error', (err: NodeJS.ErrnoException) => {
       done({ ok: false, reason: err.code === 'ECONNREFUSED' ? 'connection refused' : err.message });
     });
