@@ -367,6 +367,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
           upstreamTimeoutMs: settings.upstreamTimeoutMs,
           logger: settings.logger,
           color: target.color,
+          addHeaders: fwd?.addResponseHeaders?.flat(),
         });
     };
     const v = check(head, a, socket, isTrusted);

@@ -25,6 +25,8 @@ export interface TunnelOptions {
   upstreamTimeoutMs: number;
   logger: Logger;
   color: string;
+  /** Header lines added to the app's answer (name, value, name, value…): a canary's Set-Cookie, HSTS. */
+  addHeaders?: string[] | undefined;
 }
 
 function refuse(client: net.Socket, status: string): void {
@@ -72,7 +74,8 @@ export function tunnel(client: net.Socket, o: TunnelOptions): void {
     answered = true;
     upstream.off('data', onData);
     done();
-    const all = seen.length === 1 ? seen[0]! : Buffer.concat(seen);
+    let all = seen.length === 1 ? seen[0]! : Buffer.concat(seen);
+    if (o.addHeaders !== undefined && o.addHeaders.length > 0) all = withHeaders(all, all.length - d.length + ret, o.addHeaders);
     seen = [];
     if (status !== 101) {
       // Not an upgrade: the app's answer is the answer, and the connection ends with it.
@@ -111,6 +114,18 @@ export function tunnel(client: net.Socket, o: TunnelOptions): void {
   if (o.rest.length > 0) upstream.write(o.rest);
   // Bytes the client sends before the answer wait in the socket until the join.
   client.pause();
+}
+
+/**
+ * `bytes` with header lines inserted at the end of the head (its first `headLength` bytes),
+ * before the blank line; the app's own lines are relayed as they came.
+ */
+function withHeaders(bytes: Buffer, headLength: number, add: string[]): Buffer {
+  // The CRLF that ends the head (llhttp refuses bare LF line ends).
+  const at = headLength - 2;
+  let lines = '';
+  for (let i = 0; i < add.length; i += 2) lines += `${add[i]}: ${add[i + 1]}\r\n`;
+  return Buffer.concat([bytes.subarray(0, at), Buffer.from(lines, 'latin1'), bytes.subarray(at)]);
 }
 
 /** Joins two sockets both ways; either one closing closes the other. */

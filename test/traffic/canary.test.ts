@@ -1,7 +1,9 @@
 // Canary cutover: a sticky share of live traffic to next (cookie, else client address),
 // the cookie kept from the app, completed by cutover, ended by rollback or a bad 5xx rate.
 import http from 'node:http';
+import net from 'node:net';
 import t from 'tap';
+import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
 import { readHistory } from '../../src/deploy/history.js';
 import { silentLogger } from '../../src/log.js';
@@ -90,6 +92,97 @@ t.test('the cookie never reaches the app; other cookies do; a stale one is repla
   const after = await request(p.port, 'live.test', { headers: { cookie: `bgproxy_canary=${mine}` } });
   t.equal(after.headers['set-cookie'], undefined, 'the cookie is still valid at a new share');
   if (first.body.includes('green')) t.equal(after.body, 'green\n');
+});
+
+t.test('a websocket during a canary: the 101 sets the cookie, and the cookie picks the color and never reaches the app', async (t) => {
+  const blue = await startBackend(t, colorHandler('blue'), { websocket: true });
+  const green = await startBackend(t, colorHandler('green'), { websocket: true });
+  // Which app each handshake reached, and the Cookie header it saw.
+  const upgrades: Array<{ color: string; cookie: string | undefined }> = [];
+  for (const [color, b] of [['blue', blue], ['green', green]] as const) {
+    b.server.on('upgrade', (req: http.IncomingMessage) => upgrades.push({ color, cookie: req.headers.cookie }));
+  }
+  const p = await startProxy(t, { blue, green, settings: { trustProxy: ['127.0.0.1'] } });
+  await p.bg.canary(50);
+  const handshake = async (headers: Record<string, string>): Promise<{ setCookie: string | undefined; echo: string }> => {
+    const ws = new WebSocket(`ws://127.0.0.1:${p.port}/`, { headers: { host: 'live.test', ...headers } });
+    t.teardown(() => ws.terminate());
+    let res: http.IncomingMessage | undefined;
+    ws.once('upgrade', (r) => {
+      res = r;
+    });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const echo = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
+    ws.send('hi');
+    const setCookie = res?.headers['set-cookie']?.[0];
+    return { setCookie, echo: await echo };
+  };
+
+  // Clients without a cookie: each 101 carries it, and its bucket says where the socket went.
+  const first = await Promise.all(Array.from({ length: 12 }, (_, i) => handshake({ 'x-forwarded-for': `10.1.0.${i}` })));
+  t.same([...new Set(first.map((r) => r.echo))], ['echo:hi'], 'every websocket works through the canary');
+  t.ok(first.every((r) => COOKIE.test(String(r.setCookie))), 'every 101 sets the canary cookie');
+  const colors = new Set(upgrades.map((u) => u.color));
+  t.same([...colors].sort(), ['blue', 'green'], '50%: 12 clients reached both colors');
+  // The cookie alone decides, from any address, and is stripped before the app.
+  const seenBefore = upgrades.length;
+  for (let i = 0; i < first.length; i++) {
+    const cookie = COOKIE.exec(first[i]!.setCookie!)![1]!;
+    const again = await handshake({ cookie: `a=1; bgproxy_canary=${cookie}`, 'x-forwarded-for': '192.0.2.1' });
+    t.equal(again.setCookie, undefined, 'a client with the cookie is not given it again');
+    t.same(upgrades[seenBefore + i], { color: upgrades[i]!.color, cookie: 'a=1' }, `client ${i} keeps its color; the app sees only its own cookie`);
+  }
+  // Without a canary a 101 is relayed as the app sent it: no cookie.
+  await p.bg.rollback();
+  t.equal((await handshake({})).setCookie, undefined, 'no canary, no cookie');
+});
+
+t.test('the cookie goes into the 101 head exactly, whether the app sends its first bytes with the head or splits the head', async (t) => {
+  // Raw apps: one writes the 101 and its first frame bytes in one write, one writes its head a byte at a time.
+  const rawApp = async (send: (s: net.Socket, head: string) => void): Promise<number> => {
+    const server = net.createServer((s) => {
+      s.once('data', (d) => {
+        // Health checks get a plain answer; the upgrade its 101.
+        if (!/^upgrade: x-test\r$/im.test(d.toString('latin1'))) return s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        send(s, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n');
+      });
+      s.on('error', () => s.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => new Promise((resolve) => server.close(resolve)));
+    return (server.address() as net.AddressInfo).port;
+  };
+  const together = (s: net.Socket, head: string): void => {
+    s.end(`${head}first-bytes`);
+  };
+  const dribbled = (s: net.Socket, head: string): void => {
+    let i = 0;
+    const next = (): void => {
+      if (i < head.length) s.write(head[i++]!, () => setTimeout(next, 1));
+      else s.end('first-bytes');
+    };
+    next();
+  };
+  for (const [name, send] of [['together', together], ['dribbled', dribbled]] as const) {
+    // Both colors the same kind of app: whichever the canary picks.
+    const p = await startProxy(t, { blue: { port: await rawApp(send) }, green: { port: await rawApp(send) } });
+    await p.bg.canary(50);
+    const c = net.connect(p.port, '127.0.0.1');
+    t.teardown(() => c.destroy());
+    c.write('GET / HTTP/1.1\r\nHost: live.test\r\nConnection: Upgrade\r\nUpgrade: x-test\r\n\r\n');
+    const got = await new Promise<string>((resolve) => {
+      let all = '';
+      c.on('data', (d) => {
+        all += d.toString('latin1');
+      });
+      c.on('close', () => resolve(all));
+    });
+    t.match(
+      got,
+      /^HTTP\/1\.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\nset-cookie: bgproxy_canary=[a-z0-9]+-\d+; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax\r\n\r\nfirst-bytes$/,
+      `${name}: the app's head, the cookie, the blank line, then the app's bytes untouched`,
+    );
+  }
 });
 
 t.test('cutover completes a canary, rollback ends one, deploy is refused meanwhile; history has each', async (t) => {
