@@ -6,6 +6,8 @@ export interface LogOptions {
   level?: LevelWithSilent;
   /** Where JSON lines go; default stdout, written asynchronously so logging stays off the hot path. */
   destination?: NodeJS.WritableStream | number;
+  /** Bytes waiting for a slow destination at most (default LOG_MAX_PENDING); later lines are dropped. */
+  maxPendingBytes?: number;
 }
 
 /** The most lines (in bytes) waiting for a slow stdout; later ones are dropped. */
@@ -31,6 +33,9 @@ export class LogDestination implements DestinationStream {
   /** Blocks written out, for take(). */
   readonly #spare: Buffer[] = [];
   #dropped = false;
+  /** Lines and bytes dropped since the destination last caught up. */
+  #lostLines = 0;
+  #lostBytes = 0;
 
   constructor(boom: Boom) {
     this.#boom = boom;
@@ -38,10 +43,30 @@ export class LogDestination implements DestinationStream {
     boom.on('drain', () => {
       for (const b of this.#held) if (this.#spare.length < SPARE_BLOCKS) this.#spare.push(b);
       this.#held = [];
+      if (this.#lostBytes > 0) this.#reportLost();
     });
-    boom.on('drop', () => {
+    boom.on('drop', (data: Buffer | string) => {
       this.#dropped = true;
+      this.#lostBytes += data.length;
+      this.#lostLines += countLines(data);
     });
+  }
+
+  /** Once the destination has caught up: one warning line saying what it missed. */
+  #reportLost(): void {
+    const lines = this.#lostLines;
+    const bytes = this.#lostBytes;
+    this.#lostLines = 0;
+    this.#lostBytes = 0;
+    const line = {
+      level: 40,
+      time: Date.now(),
+      name: 'bgproxy',
+      droppedLines: lines,
+      droppedBytes: bytes,
+      msg: `log output fell behind: ${lines} lines (${bytes} bytes) dropped while it could not keep up`,
+    };
+    this.#boom.write(Buffer.from(`${JSON.stringify(line)}\n`) as unknown as string);
   }
 
   write(chunk: string): boolean {
@@ -71,15 +96,29 @@ export class LogDestination implements DestinationStream {
   }
 }
 
+/** Complete lines in a chunk of log output. */
+function countLines(data: Buffer | string): number {
+  let n = 0;
+  if (typeof data === 'string') {
+    for (let i = data.indexOf('\n'); i >= 0; i = data.indexOf('\n', i + 1)) n++;
+  } else {
+    for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, i + 1)) n++;
+  }
+  return n;
+}
+
 export function createLogger(options: LogOptions = {}): Logger {
   const dest =
     typeof options.destination === 'object'
       ? options.destination
       : // Asynchronous, and bounded: when stdout cannot keep up (a stuck pipe, a slow journal),
         // at most LOG_MAX_PENDING bytes wait in memory and what comes later is dropped (whole
-        // chunks: one pino line, or one access-log block). Written out at exit (pino.destination
-        // registers the synchronous flush).
-        new LogDestination(pino.destination({ dest: options.destination ?? 1, sync: false, maxLength: LOG_MAX_PENDING, contentMode: 'buffer' }));
+        // chunks: one pino line, or one access-log block), counted, and reported in one warning
+        // line once it has caught up. Written out at exit (pino.destination registers the
+        // synchronous flush).
+        new LogDestination(
+          pino.destination({ dest: options.destination ?? 1, sync: false, maxLength: options.maxPendingBytes ?? LOG_MAX_PENDING, contentMode: 'buffer' }),
+        );
   return pino({ level: options.level ?? 'info', base: { name: 'bgproxy' } }, dest);
 }
 

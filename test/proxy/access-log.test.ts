@@ -1,4 +1,5 @@
-import { openSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, createReadStream, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
@@ -77,4 +78,45 @@ t.test("createLogger's destination takes the blocks as bytes, pino's lines whole
     ['first', 'between'],
   );
   check(t, ',"name":"bgproxy","app":"shöp\\""', access, entries);
+});
+
+t.test('a destination that cannot keep up: bounded memory, then one warning that counts every line dropped', async (t) => {
+  // A FIFO nobody reads yet: writes block once the pipe's 64 kB are full, as a stuck stdout does.
+  const fifo = path.join(t.testdir(), 'stdout');
+  execFileSync('mkfifo', [fifo]);
+  const fd = openSync(fifo, 'r+');
+  t.teardown(() => closeSync(fd));
+  const maxPendingBytes = 256 * 1024;
+  const logger = createLogger({ destination: fd, maxPendingBytes });
+  const log = new AccessLog(logger);
+  t.teardown(() => log.close());
+  const total = 20_000;
+  for (let i = 0; i < total; i++) log.write('GET', 'shop.test', `/p/${i}`, 200, 'blue', 1.5, false);
+  log.flush();
+
+  // Now the reader comes: everything pending arrives, then the warning.
+  const reader = createReadStream(fifo);
+  t.teardown(() => reader.destroy());
+  let out = '';
+  const warning = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no warning within 10 s')), 10_000);
+    reader.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^(\{"level":40,[^\n]*)\n/m.exec(out);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(JSON.parse(m[1]!) as Record<string, unknown>);
+      }
+    });
+  });
+  const lines = out.split('\n').filter((l) => l.includes('"component":"access"'));
+  t.ok(lines.length > 0 && lines.length < total, `${lines.length} of ${total} lines written, the rest dropped`);
+  const bytes = lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+  // What waited: the block being written when the pipe filled (at most 72 kB) and the bound.
+  t.ok(bytes <= maxPendingBytes + 72 * 1024, `${bytes} bytes waited: no more than the bound and the block in flight`);
+  t.equal(warning.droppedLines, total - lines.length, 'the warning counts exactly the lines that never came');
+  t.match(warning, { name: 'bgproxy', msg: /^log output fell behind: \d+ lines \(\d+ bytes\) dropped/ });
+  // Lines that did come are whole, and the first ones (written before the pipe filled) in order.
+  t.ok(lines.every((l) => JSON.parse(l).status === 200), 'every line that came is whole');
+  t.equal(JSON.parse(lines[0]!).path, '/p/0');
 });
