@@ -100,7 +100,7 @@ t.test('a destination that cannot keep up: bounded memory, then one warning that
   let out = '';
   const warning = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no warning within 10 s')), 10_000);
-    reader.on('data', (d: Buffer) => {
+    reader.on('data', (d: Buffer | string) => {
       out += d.toString();
       const m = /^(\{"level":40,[^\n]*)\n/m.exec(out);
       if (m !== null) {
