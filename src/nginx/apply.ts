@@ -5,7 +5,7 @@
 // was attempted), so nginx and the disk keep agreeing on what is loaded.
 import type { Color, Config } from '../config.js';
 import { type FileSnapshot, restoreFiles, writeColorFiles } from './color-files.js';
-import { nginxChildren, runNginx, waitGone, withSuffix } from './process.js';
+import { nginxChildren, reloadRestored, runNginx, waitGone, withSuffix } from './process.js';
 
 export interface NginxApplyResult {
   /** The color's files changed, and nginx was tested and reloaded with them. */
@@ -57,14 +57,7 @@ async function restore(config: Config, color: Color, previous: FileSnapshot[], r
   } catch (err) {
     return `; putting ${color}'s nginx files back FAILED too: ${(err as Error).message}`;
   }
-  const back = `; ${color}'s nginx files are back as they were`;
-  if (!reload) return `${back} (nginx was not reloaded)`;
-  try {
-    await runNginx('reload', config.nginx.reloadCommand, timeoutMs);
-    return `${back} and nginx was reloaded with them`;
-  } catch (err) {
-    return `${back}, but reloading nginx with them failed: ${(err as Error).message}`;
-  }
+  return reloadRestored(config, `; ${color}'s nginx files are back as they were`, reload, timeoutMs);
 }
 
 /** One line for a deploy's output. */

@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { checkHealth } from '../supervisor/health-check.js';
 import { writeColorFiles } from './color-files.js';
 import { MARKER_PATH } from './conf.js';
-import { nginxChildren, runNginx, waitGone, withSuffix } from './process.js';
+import { nginxChildren, reloadRestored, runNginx, waitGone, withSuffix } from './process.js';
 
 export type NginxStep = 'health' | 'include' | 'switch' | 'test' | 'reload' | 'verify' | 'restore' | 'old-workers';
 
@@ -104,14 +104,7 @@ async function restore(config: Config, was: Color, reload: boolean, timeoutMs?: 
   } catch (err) {
     return `; putting the links back to live -> ${was} FAILED too: ${(err as Error).message}`;
   }
-  const back = `; the links are back to live -> ${was}`;
-  if (!reload) return `${back} (nginx was not reloaded)`;
-  try {
-    await runNginx('reload', config.nginx.reloadCommand, timeoutMs);
-    return `${back} and nginx was reloaded with them`;
-  } catch (err) {
-    return `${back}, but reloading nginx with them failed: ${(err as Error).message}`;
-  }
+  return reloadRestored(config, `; the links are back to live -> ${was}`, reload, timeoutMs);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -81,3 +81,17 @@ export async function waitGone(pids: number[] | null, timeoutMs: number): Promis
   }
   return left.length;
 }
+
+/**
+ * After files were put back (`back` says which): reloads nginx with them when a reload had
+ * been attempted, and returns the end of the error message, what state nginx is in.
+ */
+export async function reloadRestored(config: Config, back: string, reload: boolean, timeoutMs?: number): Promise<string> {
+  if (!reload) return `${back} (nginx was not reloaded)`;
+  try {
+    await runNginx('reload', config.nginx.reloadCommand, timeoutMs);
+    return `${back} and nginx was reloaded with them`;
+  } catch (err) {
+    return `${back}, but reloading nginx with them failed: ${(err as Error).message}`;
+  }
+}

@@ -379,15 +379,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   // --- a host's http.Server (embedding) -----------------------------------------------------
 
   function request(req: IncomingMessage, res: ServerResponse): void {
-    const head: RequestHead = {
-      method: req.method ?? 'GET',
-      url: req.url ?? '/',
-      versionMajor: req.httpVersionMajor,
-      versionMinor: req.httpVersionMinor,
-      raw: req.rawHeaders,
-      upgrade: false,
-      keepAlive: true,
-    };
+    const head = headOf(req, false);
     const started = performance.now();
     const a = admit(head);
     if ('status' in a) return plain(res, a.status, [], `bgproxy: ${a.reason}\n`, a.status !== 421);
@@ -421,22 +413,23 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   }
 
   function upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    upgradeSocket(
-      {
-        method: req.method ?? 'GET',
-        url: req.url ?? '/',
-        versionMajor: req.httpVersionMajor,
-        versionMinor: req.httpVersionMinor,
-        raw: req.rawHeaders,
-        upgrade: true,
-        keepAlive: false,
-      },
-      socket,
-      head,
-    );
+    upgradeSocket(headOf(req, true), socket, head);
   }
 
   return { front, request, upgrade, configure, flush: () => accessLog?.close() };
+}
+
+/** A host's parsed request as the engine's request head. */
+function headOf(req: IncomingMessage, upgrade: boolean): RequestHead {
+  return {
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    versionMajor: req.httpVersionMajor,
+    versionMinor: req.httpVersionMinor,
+    raw: req.rawHeaders,
+    upgrade,
+    keepAlive: !upgrade,
+  };
 }
 
 function plain(res: ServerResponse, status: number, headers: Answer['headers'], body: string | Buffer, close: boolean): void {
