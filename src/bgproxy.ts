@@ -4,36 +4,36 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { type Color, type Config, COLORS, type Role, otherColor } from './config.js';
+import { Colors } from './colors.js';
+import { COLORS, type Color, type Config, otherColor, type Role } from './config.js';
+import { type DeployHost, type DeployOptions, type DeployProgress, type DeployResult, deploy } from './deploy/deploy.js';
+import { appendHistory, readHistory } from './deploy/history.js';
+import { acquireLock } from './deploy/lock.js';
+import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
 import { type Roles, repairRoles, writeRoles } from './layout/roles.js';
 import { type Logger, silentLogger } from './log.js';
 import { nginxCutover } from './nginx/cutover.js';
 import type { ExchangeSettings } from './proxy/exchange.js';
-import { createHandlers, type Handlers } from './proxy/proxy-server.js';
-import { engineClock } from './proxy/upstream.js';
 import type { Gate } from './proxy/gate.js';
+import { createHandlers, type Handlers } from './proxy/proxy-server.js';
 import { Router } from './proxy/router.js';
 import type { Target } from './proxy/target.js';
-import { type DeployHost, type DeployOptions, type DeployProgress, type DeployResult, deploy } from './deploy/deploy.js';
-import { acquireLock } from './deploy/lock.js';
-import { readHistory } from './deploy/history.js';
-import { readRelease } from './deploy/release.js';
+import { engineClock } from './proxy/upstream.js';
 import { runHook } from './release/hooks.js';
-import { beforeSwitch, recorded, releaseProgress } from './release/steps.js';
 import { newReport, type ReleaseAction, type ReleaseReport } from './release/report.js';
+import { beforeSwitch, recorded, releaseProgress } from './release/steps.js';
 import { WatchKeeper } from './release/watch-keeper.js';
-import type { Supervisor } from './supervisor/supervisor.js';
-import { Colors } from './colors.js';
-import { TlsFront } from './tls/tls-front.js';
 import { planReload, type ReloadPlan } from './reload.js';
-import { appendHistory } from './deploy/history.js';
+import type { Supervisor } from './supervisor/supervisor.js';
+import { TlsFront } from './tls/tls-front.js';
 import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
 import type { CanaryStatusResult, ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
+import { VERSION } from './version.js';
 
-export type { ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status, WatchReport } from './types.js';
 export type { ReloadPlan } from './reload.js';
 export type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
+export type { ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status, WatchReport } from './types.js';
 
 export interface BgproxyOptions {
   config: Readonly<Config>;
@@ -546,6 +546,7 @@ export class Bgproxy extends EventEmitter {
       }),
     );
     return {
+      version: VERSION,
       live: this.#roles.live,
       next: this.#roles.next,
       mode: this.config.mode,

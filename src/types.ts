@@ -75,6 +75,8 @@ export interface ColorStatus {
 }
 
 export interface Status {
+  /** The bgproxy version of the process that answered (serve, or the embedding host's copy). */
+  version: string;
   live: Color;
   next: Color;
   mode: Config['mode'];

@@ -1,7 +1,7 @@
 // The bgproxy command line. Each subcommand lives in its own file; this one wires them
 // into commander and turns every failure into one line and an exit code.
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
 import { registerApps } from './apps.js';
 import { registerCerts } from './certs.js';
 import { registerFleet } from './fleet.js';
@@ -13,19 +13,10 @@ import { registerServe } from './serve.js';
 import { registerTraffic } from './traffic.js';
 import { registerVerify } from './verify.js';
 
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    return pkg.version;
-  } catch {
-    return 'unknown';
-  }
-}
-
 export function buildProgram(): Command {
   const program = new Command('bgproxy')
     .description('Zero-downtime blue/green releases on one server')
-    .version(packageVersion(), '-V, --version')
+    .version(VERSION, '-V, --version')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`bgproxy: ${str.replace(/^error: /, '').trim()}\n`) });

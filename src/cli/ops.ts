@@ -14,7 +14,7 @@ function ago(ms: unknown): string {
 }
 
 export function formatStatus(s: Status): string {
-  const head = `live: ${s.live}   next: ${s.next}   mode: ${s.mode}${s.listen ? `   listen: ${s.listen}` : ''}${s.tls?.listen ? `   tls: ${s.tls.listen}` : ''}`;
+  const head = `live: ${s.live}   next: ${s.next}   mode: ${s.mode}${s.listen ? `   listen: ${s.listen}` : ''}${s.tls?.listen ? `   tls: ${s.tls.listen}` : ''}   bgproxy ${s.version}`;
   const rows = [['COLOR', 'ROLE', 'PORT', 'STATE', 'HEALTHY', 'PID', 'UPTIME', 'RESTARTS', 'INFLIGHT', 'SERVED', 'RELEASE']];
   const notes: string[] = [];
   for (const c of ['blue', 'green'] as const) {

@@ -25,7 +25,7 @@ export interface FleetReport {
 /** What --json prints: the report with each server's switch as plain JSON. */
 export function reportJson(r: FleetReport): Record<string, unknown> {
   const sw = r.switch;
-  return { ...r, switch: sw ? { went: sw.went, ok: sw.ok, spreadMs: sw.spreadMs, commit: sw.commit, servers: sw.outcomes.map(switchJson) } : null };
+  return { ...r, switch: sw ? { went: sw.went, ok: sw.ok, timedOut: sw.timedOut, spreadMs: sw.spreadMs, commit: sw.commit, servers: sw.outcomes.map(switchJson) } : null };
 }
 
 export interface FleetDeployOptions {
@@ -125,7 +125,9 @@ async function phase2(
     const ready = sw.outcomes.filter((o) => o.ready);
     const why = sw.outcomes.some((o) => o.mismatch)
       ? [`ready with different commits: ${ready.map((o) => `${o.server.name} ${o.commit?.slice(0, 7) ?? 'none'}`).join(', ')}${sha ? `; expected ${sha.slice(0, 7)}` : ''}`]
-      : sw.outcomes.filter((o) => !o.ready).map((o) => `${o.server.name} not ready`);
+      : sw.outcomes
+          .filter((o) => o.late || !o.ready)
+          .map((o) => `${o.server.name} not ready${o.late ? ` within readyTimeoutMs (${run.fleet.readyTimeoutMs} ms)` : ''}`);
     message = `${action} called off before any switch (${why.join('; ') || 'interrupted'}): every live color untouched`;
   } else {
     const rolled = names((o) => o.rolledBack?.ok === true);

@@ -33,12 +33,12 @@ function side(s: Status, color: 'blue' | 'green'): string {
 }
 
 export function formatFleetStatus(rows: readonly ServerStatus[]): string {
-  const out = [['SERVER', 'LIVE', 'NEXT', 'HEALTHY', 'INFLIGHT', 'LAST RELEASE']];
+  const out = [['SERVER', 'LIVE', 'NEXT', 'HEALTHY', 'INFLIGHT', 'BGPROXY', 'LAST RELEASE']];
   const notes: string[] = [];
   for (const r of rows) {
     const s = r.status;
     if (!s) {
-      out.push([r.name, r.error?.code === 'BG_UNREACHABLE' ? 'UNREACHABLE' : 'UNKNOWN', '-', '-', '-', '-']);
+      out.push([r.name, r.error?.code === 'BG_UNREACHABLE' ? 'UNREACHABLE' : 'UNKNOWN', '-', '-', '-', '-', '-']);
       notes.push(r.error?.message ?? `${r.name}: no status`);
       continue;
     }
@@ -51,10 +51,14 @@ export function formatFleetStatus(rows: readonly ServerStatus[]): string {
       side(s, s.next),
       `live ${live.healthy ? 'yes' : 'NO'}, next ${next.healthy ? 'yes' : 'no'}`,
       String(live.inflight + next.inflight),
+      s.version ?? '?',
       last ? `${last.action}${last.color ? ` to ${last.color}` : ''} ${last.result}${last.time ? ` ${last.time}` : ''}` : '-',
     ]);
   }
   const commits = new Set(rows.filter((r) => r.status).map((r) => r.status!.colors[r.status!.live].commit ?? '-'));
   if (commits.size > 1) notes.push(`the live colors do not all run the same commit (${[...commits].map((c) => c.slice(0, 7)).join(', ')})`);
+  // A server still on an older bgproxy may lack what a release asks of it (an option, a step).
+  const versions = new Set(rows.filter((r) => r.status).map((r) => r.status!.version ?? '?'));
+  if (versions.size > 1) notes.push(`the servers do not all run the same bgproxy (${[...versions].join(', ')}); upgrade them to one version before a release`);
   return `${table(out)}\n${notes.map((n) => `${n}\n`).join('')}`;
 }

@@ -19,6 +19,8 @@ export interface SwitchOutcome {
   /** Ready, but with another commit than the fleet's: called off. */
   mismatch?: string;
   ready: boolean;
+  /** Neither ready nor failed within readyTimeoutMs: told to abort whenever it gets there. */
+  late?: boolean;
   switched: boolean;
   result: CutoverResult | null;
   error: BgError | null;
@@ -36,6 +38,8 @@ export interface SwitchReport {
   /** Between the first and the last switch (switchedAt, the servers' clocks), when two or more switched. */
   spreadMs: number | null;
   ok: boolean;
+  /** Called off because not every server was ready within the fleet's readyTimeoutMs. */
+  timedOut: boolean;
 }
 
 /**
@@ -87,16 +91,21 @@ export async function switchAll(run: FleetRun, action: 'cutover' | 'rollback', o
       },
       (err: unknown) => {
         o.error = isBgError(err) ? err : new BgError('BG_FLEET', `${o.server.name}: ${String(err)}`);
-        if (decided === false && o.ready) run.line(o.server, 'called off: nothing switched here');
+        if (decided === false && o.ready) run.line(o.server, o.late ? 'ready too late, called off: nothing switched here' : 'called off: nothing switched here');
         else run.failure(o.server, 'failed', o.error);
       },
     ).finally(check),
   );
-  const timer = setTimeout(() => decide(false), run.fleet.readyTimeoutMs);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = decided === null;
+    decide(false);
+  }, run.fleet.readyTimeoutMs);
   const off = run.onInterrupt(() => decide(false));
   const go = await decision;
   clearTimeout(timer);
   off();
+  if (timedOut) for (const o of outcomes) if (!o.ready && o.error === null && o.result === null) o.late = true;
   // One synchronous loop: the "go" lines leave within microseconds of each other.
   for (const reply of replies.values()) reply(go ? 'go' : 'abort');
   if (!go) run.say(`not every server is ready: ${action} called off, nothing switched`);
@@ -119,7 +128,7 @@ export async function switchAll(run: FleetRun, action: 'cutover' | 'rollback', o
     if (opts.rollback) await rollBack(run, switched);
     else run.say(`left as they are (--no-rollback): ${switched.map((o) => o.server.name).join(', ')} switched, the others did not`);
   }
-  return { action, went: go, commit: commit === 'none' ? null : commit, outcomes, spreadMs, ok };
+  return { action, went: go, commit: commit === 'none' ? null : commit, outcomes, spreadMs, ok, timedOut };
 }
 
 /**
@@ -170,6 +179,7 @@ export function switchJson(o: SwitchOutcome): Record<string, unknown> {
     color: o.color,
     commit: o.commit,
     ready: o.ready,
+    ...(o.late ? { late: true } : {}),
     switched: o.switched,
     switchedAt: o.result?.switchedAt ?? null,
     ...(o.rolledBack ? { rolledBack: o.rolledBack } : {}),
@@ -183,6 +193,7 @@ export function describeSwitch(o: SwitchOutcome): string {
   if (o.switched) return 'switched';
   if (o.error?.code === 'BG_UNREACHABLE') return 'unreachable';
   if (o.mismatch) return 'other commit';
+  if (o.late) return 'not ready in time';
   if (o.error && o.ready) return 'failed at the switch';
   if (o.error) return o.ready ? 'failed' : 'not ready';
   return 'not switched';

@@ -1,5 +1,5 @@
 // The app commands as typed on the server: status table, restart, stop, start, logs, history.
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { FIXTURE_APP, waitFor } from '../helpers/apps.js';
@@ -22,7 +22,10 @@ t.test('restart, stop, start and logs through the CLI', async (t) => {
     return st.colors.blue.state === 'running' && st.colors.green.state === 'running';
   });
   const table = await cli(['status', '--root', root]);
-  t.match(table.stdout, /^live: blue {3}next: green {3}mode: proxy {3}listen: 127\.0\.0\.1:\d+$/m);
+  t.match(table.stdout, /^live: blue {3}next: green {3}mode: proxy {3}listen: 127\.0\.0\.1:\d+ {3}bgproxy \S+$/m);
+  const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  t.equal((await status()).version, version, 'status says which bgproxy version serve runs');
+  t.ok(table.stdout.includes(`bgproxy ${version}\n`));
   t.match(table.stdout, /^blue +live +\d+ +running +yes +\d+ /m);
   t.match(table.stdout, /^green +next +\d+ +running +yes +\d+ /m);
 

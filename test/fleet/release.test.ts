@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { execa } from 'execa';
 import t from 'tap';
+import { formatFleetStatus, type ServerStatus } from '../../src/fleet/status.js';
 import { BIN } from '../helpers/cli.js';
 import { type FleetSetup, startFleet } from '../helpers/fleet.js';
 import { get } from '../helpers/http.js';
@@ -93,6 +94,25 @@ t.test('a fleet of three', async (t) => {
     t.match(off.stderr, /cutover called off before any switch \(web2 not ready\): every live color untouched/);
     t.same(await lives(f), ['green v3', 'green v3', 'green v3']);
 
+    // A server not ready within readyTimeoutMs (a slow hook): called off too, every server told.
+    const fleetJson = readFileSync(f.fleetFile, 'utf8');
+    writeFileSync(f.fleetFile, JSON.stringify({ ...JSON.parse(fleetJson), readyTimeoutMs: 1000 }));
+    const slow = path.join(f.servers[1]!.root, 'slow-cutover');
+    writeFileSync(slow, '');
+    const late = await f.fleet(['cutover']);
+    rmSync(slow);
+    writeFileSync(f.fleetFile, fleetJson);
+    t.equal(late.code, 1, late.stdout);
+    t.match(late.stdout, /web1 \| ready to make blue live/);
+    t.match(late.stdout, /not every server is ready: cutover called off, nothing switched/);
+    t.match(late.stdout, /web1 \| called off: nothing switched here/);
+    t.match(late.stdout, /web3 \| called off: nothing switched here/);
+    t.match(late.stdout, /web2 \| ready too late, called off: nothing switched here/, 'the late server is told too, once it is ready');
+    t.match(late.stderr, /cutover called off before any switch \(web2 not ready within readyTimeoutMs \(1000 ms\)\): every live color untouched/);
+    const hist = await f.fleet(['history', '--json']);
+    t.match(hist.stdout.trim().split('\n').at(-1), /"web2":"not ready in time"/, 'history says which server was late');
+    t.same(await lives(f), ['green v3', 'green v3', 'green v3']);
+
     // A disk fault on web3 that only the switch itself meets: its live link cannot be replaced.
     const web3 = f.servers[2]!;
     const link = path.join(web3.root, 'live');
@@ -134,8 +154,15 @@ t.test('a fleet of three', async (t) => {
     t.match(s.stdout, /web1\s+green [0-9a-f]{7}\s+blue [0-9a-f]{7}\s+live yes/);
     t.match(s.stdout, /web3\s+UNREACHABLE/);
     t.match(s.stderr, /^bgproxy: no status from web3$/);
-    const json = JSON.parse((await f.fleet(['status', '--json'])).stdout) as { servers: Array<{ name: string; ok: boolean; error: { code: string } | null }> };
+    const json = JSON.parse((await f.fleet(['status', '--json'])).stdout) as { servers: ServerStatus[] };
     t.same(json.servers.map((r) => [r.name, r.ok, r.error?.code ?? null]), [['web1', true, null], ['web2', true, null], ['web3', false, 'BG_UNREACHABLE']]);
+    // Each server says which bgproxy it runs; a fleet on two versions is pointed out.
+    const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    t.same(json.servers.map((r) => r.status?.version ?? null), [version, version, null]);
+    t.match(s.stdout, new RegExp(`web1 .* ${version.replace(/\./g, '\\.')} `));
+    t.notMatch(s.stdout, /do not all run the same bgproxy/);
+    const older = json.servers.map((r) => (r.name === 'web2' ? { ...r, status: { ...r.status!, version: '0.0.9' } } : r));
+    t.match(formatFleetStatus(older), `the servers do not all run the same bgproxy (${version}, 0.0.9); upgrade them to one version before a release`);
 
     const d = await f.fleet(['deploy', '--cutover']);
     t.equal(d.code, 1);

@@ -58,8 +58,9 @@ export async function startFleet(t: T, n = 3): Promise<FleetSetup> {
           env: { NODE_OPTIONS: '' },
           start: 'APP_VERSION=$(cat VERSION) exec node app.js',
           // An operator's veto: a cutover on a server whose root holds `hold-cutover` fails
-          // its beforeCutover hook, before that server is ready to switch.
-          hooks: { beforeCutover: ['test ! -f "$BG_ROOT/hold-cutover"'] },
+          // its beforeCutover hook, before that server is ready to switch; `slow-cutover`
+          // makes that hook take 3 s.
+          hooks: { beforeCutover: ['test ! -f "$BG_ROOT/hold-cutover"', 'if [ -f "$BG_ROOT/slow-cutover" ]; then sleep 3; fi'] },
           health: { path: '/health', intervalMs: 200, timeoutMs: 1000 },
           startTimeoutMs: 8000,
           stopTimeoutMs: 3000,
