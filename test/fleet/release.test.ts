@@ -94,13 +94,21 @@ t.test('a fleet of three', async (t) => {
     t.match(off.stderr, /cutover called off before any switch \(web2 not ready\): every live color untouched/);
     t.same(await lives(f), ['green v3', 'green v3', 'green v3']);
 
-    // A server not ready within readyTimeoutMs (a slow hook): called off too, every server told.
+    // A server not ready within readyTimeoutMs (a hook still running): called off too, every
+    // server told. web2's hook runs until the fleet has given up on it, then lets it be ready.
     const fleetJson = readFileSync(f.fleetFile, 'utf8');
-    writeFileSync(f.fleetFile, JSON.stringify({ ...JSON.parse(fleetJson), readyTimeoutMs: 1000 }));
+    writeFileSync(f.fleetFile, JSON.stringify({ ...JSON.parse(fleetJson), readyTimeoutMs: 5000 }));
     const slow = path.join(f.servers[1]!.root, 'slow-cutover');
     writeFileSync(slow, '');
-    const late = await f.fleet(['cutover']);
-    rmSync(slow);
+    t.teardown(() => rmSync(slow, { force: true }));
+    const child = f.spawnFleet(['cutover']);
+    let seen = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes('not every server is ready')) rmSync(slow, { force: true });
+    });
+    const done = await child;
+    const late = { code: done.exitCode ?? -1, stdout: String(done.stdout), stderr: String(done.stderr) };
     writeFileSync(f.fleetFile, fleetJson);
     t.equal(late.code, 1, late.stdout);
     t.match(late.stdout, /web1 \| ready to make blue live/);
@@ -108,7 +116,7 @@ t.test('a fleet of three', async (t) => {
     t.match(late.stdout, /web1 \| called off: nothing switched here/);
     t.match(late.stdout, /web3 \| called off: nothing switched here/);
     t.match(late.stdout, /web2 \| ready too late, called off: nothing switched here/, 'the late server is told too, once it is ready');
-    t.match(late.stderr, /cutover called off before any switch \(web2 not ready within readyTimeoutMs \(1000 ms\)\): every live color untouched/);
+    t.match(late.stderr, /cutover called off before any switch \(web2 not ready within readyTimeoutMs \(5000 ms\)\): every live color untouched/);
     const hist = await f.fleet(['history', '--json']);
     t.match(hist.stdout.trim().split('\n').at(-1), /"web2":"not ready in time"/, 'history says which server was late');
     t.same(await lives(f), ['green v3', 'green v3', 'green v3']);

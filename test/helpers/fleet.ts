@@ -3,6 +3,7 @@
 // a local git checkout of the fixture app that `fleet push` pushes from.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
 import { WorkRepo } from '../deploy/git-repos.js';
 import { FIXTURE_APP } from './apps.js';
 import { BIN, cli, type ServeProcess, serve } from './cli.js';
@@ -28,6 +29,8 @@ export interface FleetSetup {
   commit(version: string, files?: Record<string, string | null>): string;
   /** `bgproxy fleet ARGS --fleet FILE`, run in the app's checkout. */
   fleet(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The same as a child process, its output read as it comes. */
+  spawnFleet(args: string[]): ResultPromise;
 }
 
 export async function startFleet(t: T, n = 3): Promise<FleetSetup> {
@@ -58,9 +61,11 @@ export async function startFleet(t: T, n = 3): Promise<FleetSetup> {
           env: { NODE_OPTIONS: '' },
           start: 'APP_VERSION=$(cat VERSION) exec node app.js',
           // An operator's veto: a cutover on a server whose root holds `hold-cutover` fails
-          // its beforeCutover hook, before that server is ready to switch; `slow-cutover`
-          // makes that hook take 3 s.
-          hooks: { beforeCutover: ['test ! -f "$BG_ROOT/hold-cutover"', 'if [ -f "$BG_ROOT/slow-cutover" ]; then sleep 3; fi'] },
+          // its beforeCutover hook, before that server is ready to switch; one whose root
+          // holds `slow-cutover` is not ready until that file is gone (30 s at most).
+          hooks: {
+            beforeCutover: ['test ! -f "$BG_ROOT/hold-cutover"', 'i=0; while [ -f "$BG_ROOT/slow-cutover" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done'],
+          },
           health: { path: '/health', intervalMs: 200, timeoutMs: 1000 },
           startTimeoutMs: 8000,
           stopTimeoutMs: 3000,
@@ -111,7 +116,9 @@ export async function startFleet(t: T, n = 3): Promise<FleetSetup> {
       2,
     ),
   );
-  const fleet = (args: string[]) =>
-    cli(['fleet', ...args, '--fleet', fleetFile], { cwd: repo.dir, env: { XDG_RUNTIME_DIR: dir, NODE_OPTIONS: '' } });
-  return { servers, fleetFile, repo, commit, fleet };
+  const env = { XDG_RUNTIME_DIR: dir, NODE_OPTIONS: '' };
+  const fleet = (args: string[]) => cli(['fleet', ...args, '--fleet', fleetFile], { cwd: repo.dir, env });
+  const spawnFleet = (args: string[]): ResultPromise =>
+    execa('node', [BIN, 'fleet', ...args, '--fleet', fleetFile], { cwd: repo.dir, env, reject: false, timeout: 120_000 });
+  return { servers, fleetFile, repo, commit, fleet, spawnFleet };
 }
