@@ -9,7 +9,7 @@ import { loadConfig, parseListen, resolveRoot } from '../config.js';
 import { controlRequest } from '../control/client.js';
 import { BgError } from '../errors.js';
 import { renderSvg } from '../verify/chart.js';
-import { type LoadHandle, startLoad } from '../verify/load.js';
+import type { LoadHandle } from '../verify/load.js';
 import { formatSummary, summarize } from '../verify/summary.js';
 import { formatCutover } from './release.js';
 
@@ -124,6 +124,8 @@ export function registerVerify(program: Command): void {
       const onSignal = (): void => aborter.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      // Loaded here: the load generator (and ws, for its websocket) only when verify runs.
+      const { startLoad } = await import('../verify/load.js');
       const load = startLoad({
         url: target.url,
         host: target.host,

@@ -6,7 +6,6 @@ import { existsSync } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import { mkdir, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { Config } from '../config.js';
 import { BgError } from '../errors.js';
 
@@ -77,6 +76,7 @@ async function git(args: string[], opts: { cwd: string; timeoutMs?: number }): P
   env.GIT_CEILING_DIRECTORIES = path.dirname(path.resolve(opts.cwd));
   // ssh would ask for a password on the terminal and hang the deploy.
   if (env.GIT_SSH_COMMAND === undefined && env.GIT_SSH === undefined) env.GIT_SSH_COMMAND = 'ssh -o BatchMode=yes';
+  const { execa } = await import('execa');
   const r = await execa('git', args, {
     cwd: opts.cwd,
     env,

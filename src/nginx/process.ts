@@ -1,7 +1,6 @@
 // The nginx process as bgproxy drives it: its test and reload commands, and its old workers
 // after a reload. Shared by the cutover and by a deploy that changes next's include.
 import { readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import type { Config } from '../config.js';
 import { BgError, isBgError } from '../errors.js';
 
@@ -9,6 +8,7 @@ import { BgError, isBgError } from '../errors.js';
 // Commands: through /bin/sh so they may be `sudo nginx -s reload` or `systemctl reload nginx`.
 
 export async function runNginx(what: 'test' | 'reload', command: string, timeoutMs = 60_000): Promise<string> {
+  const { execa } = await import('execa');
   const r = await execa('/bin/sh', ['-c', command], { reject: false, all: true, stdin: 'ignore', timeout: timeoutMs });
   const output = (r.all ?? '').trim();
   if (r.exitCode === 0 && !r.timedOut) return output;
@@ -51,6 +51,7 @@ function masterPid(config: Config, rows: { pid: number; args: string }[]): numbe
 
 /** Pids of the nginx master's children now, or null when the master cannot be told apart. */
 export async function nginxChildren(config: Config): Promise<number[] | null> {
+  const { execa } = await import('execa');
   const r = await execa('ps', ['-e', '-o', 'pid=,ppid=,args='], { reject: false, stdin: 'ignore', timeout: 10_000 });
   if (r.exitCode !== 0) return null;
   const rows = r.stdout.split('\n').flatMap((line) => {

@@ -1,7 +1,6 @@
 // Spawning an app command as the leader of its own process group, and its pid file.
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 
 export interface ExitInfo {
   code: number | null;
@@ -33,6 +32,7 @@ export async function spawnInGroup(opts: {
   env: Record<string, string>;
   onOutput: (chunk: Buffer) => void;
 }): Promise<SpawnResult> {
+  const { execa } = await import('execa');
   const child = execa('/bin/sh', ['-c', execIfSimple(opts.command)], {
     cwd: opts.cwd,
     env: opts.env,
