@@ -3,27 +3,11 @@
 import net, { type AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { checkHealth } from '../../src/supervisor/health-check.js';
+import { onRequestHead, startRawUpstream } from '../helpers/raw.js';
 
 /** A raw app that runs `answer` once the probe's request head has arrived. */
 async function rawApp(t: Test, answer: (s: net.Socket) => void): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => s.destroy());
-    s.on('close', () => sockets.delete(s));
-    let head = '';
-    s.on('data', (d: Buffer) => {
-      if (head.includes('\r\n\r\n')) return;
-      head += d.toString('latin1');
-      if (head.includes('\r\n\r\n')) answer(s);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise((resolve) => server.close(resolve));
-  });
-  return (server.address() as AddressInfo).port;
+  return (await startRawUpstream(t, onRequestHead(answer))).port;
 }
 
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok';
