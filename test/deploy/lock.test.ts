@@ -6,8 +6,8 @@ import t from 'tap';
 import { acquireLock, lockPath, readLock } from '../../src/deploy/lock.js';
 
 const LOCK_MODULE = fileURLToPath(new URL('../../src/deploy/lock.ts', import.meta.url));
-// The TypeScript loader tap runs this file with, so a child can import lock.ts too.
-const TS_LOADER = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+// The TypeScript loader tap runs this file with (tsx), so a child can import lock.ts too.
+const TS_LOADER = process.execArgv.filter((a) => /^--import=(tsx|.*@tapjs\/typescript)/.test(a));
 
 /** A node child that tries to take the lock and prints "won" or the error code. */
 function contender(root: string, holdMs: number): ChildProcess {
