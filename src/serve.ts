@@ -2,7 +2,6 @@
 // started in that order of safety (control socket first, so a second serve on the same
 // root fails before it binds anything) and stopped gracefully.
 import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import type net from 'node:net';
 import type tls from 'node:tls';
 import path from 'node:path';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
@@ -10,6 +9,7 @@ import { type Color, CONFIG_FILE, type Config, type ConfigSource, formatListen, 
 import { type CommandHandler, ControlServer, type Emit, type Receive } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
+import { listenOn } from './proxy/front.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
 
 export interface ServeOptions {
@@ -78,14 +78,10 @@ export interface Running {
   reload(): Promise<ReloadPlan>;
 }
 
-function listen(server: net.Server, where: { host: string; port: number } | { fd: number }): Promise<net.AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ ...where, backlog: 1024 }, () => {
-      server.off('error', reject);
-      resolve(server.address() as net.AddressInfo);
-    });
-  });
+/** The HTTPS side, for the certs commands; refused when bgproxy.json has no tls. */
+function tlsOf(bg: Bgproxy): NonNullable<Bgproxy['tls']> {
+  if (!bg.tls) throw new BgError('BG_STATE', 'no tls in bgproxy.json: bgproxy serves plain HTTP only');
+  return bg.tls;
 }
 
 /** "blue", "green", "live" or "next" -> a color, as of now. */
@@ -185,14 +181,8 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
       return { maintenance: await bg.maintenance(args.on, retryAfterS) };
     },
     ping: async () => ({ pid: process.pid }),
-    certs: async () => {
-      if (!bg.tls) throw new BgError('BG_STATE', 'no tls in bgproxy.json: bgproxy serves plain HTTP only');
-      return bg.tls.status();
-    },
-    'certs-renew': async (args) => {
-      if (!bg.tls) throw new BgError('BG_STATE', 'no tls in bgproxy.json: bgproxy serves plain HTTP only');
-      return bg.tls.renew(args.force === true);
-    },
+    certs: async () => tlsOf(bg).status(),
+    'certs-renew': async (args) => tlsOf(bg).renew(args.force === true),
   };
 }
 
@@ -251,7 +241,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     front.adopt(tlsServer);
     const fd = opts.tlsListenFd;
     try {
-      const addr = await listen(tlsServer, fd === undefined ? config.tls.listen : { fd });
+      const addr = await listenOn(tlsServer, fd === undefined ? config.tls.listen : { fd });
       bg.tls.setListenAddress(formatListen({ host: addr.address, port: addr.port }), addr.port);
     } catch (err) {
       await server.close(0);

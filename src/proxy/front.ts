@@ -530,6 +530,17 @@ function closeIdle(found: Array<[FrontConn, number]>): void {
   for (const [c, begun] of found) if (c.begun === begun && c.idle) c.socket.destroy();
 }
 
+/** Listens on an address or an inherited socket (backlog 1024); rejects with the listen error. */
+export function listenOn(server: net.Server, where: { host: string; port: number } | { fd: number }): Promise<net.AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ ...where, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolve(server.address() as net.AddressInfo);
+    });
+  });
+}
+
 function uncork(s: net.Socket): void {
   s.uncork();
 }
@@ -638,13 +649,7 @@ export class FrontServer {
   }
 
   listen(where: { host: string; port: number } | { fd: number }): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.net.once('error', reject);
-      this.net.listen({ ...where, backlog: 1024 }, () => {
-        this.net.off('error', reject);
-        resolve(this.net.address() as net.AddressInfo);
-      });
-    });
+    return listenOn(this.net, where);
   }
 
   /**
