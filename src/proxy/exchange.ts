@@ -215,12 +215,7 @@ export class Exchange implements UpstreamUser {
     if (upgrade || status === 101) {
       // An upgrade this request did not ask for: not an answer to relay, and the socket
       // now speaks something else. The client gets a 502 (not a retry: the app answered).
-      const conn = this.#conn;
-      this.#conn = null;
-      if (conn !== null) {
-        conn.user = null;
-        conn.destroy();
-      }
+      this.#dropConn();
       this.#s.logger.debug({ color: this.target.color, status }, 'upstream switched protocols unasked');
       this.#fail('bad-response');
       return true;
@@ -343,13 +338,18 @@ export class Exchange implements UpstreamUser {
   /** The client went away: the upstream request goes with it. */
   abort(): void {
     if (this.finished) return;
+    this.#dropConn();
+    this.#finish(0);
+  }
+
+  /** Closes the upstream socket without hearing from it again. */
+  #dropConn(): void {
     const conn = this.#conn;
     this.#conn = null;
     if (conn !== null) {
       conn.user = null;
       conn.destroy();
     }
-    this.#finish(0);
   }
 
   #finish(status: number): void {
