@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { CertStore } from './cert-store.js';
-import { ticketKeys } from './certificate.js';
+import { type Certificate, ticketKeys } from './certificate.js';
 import type { Challenges } from './challenges.js';
 
 export const ACME_TLS_ALPN = 'acme-tls/1';
@@ -33,13 +33,10 @@ export function createTlsServer(opts: TlsServerOptions): { server: tls.Server; c
   // many. Only while a challenge for the name is pending (seconds) could an ordinary client's
   // handshake for it in between take one: it fails once, the CA's order is retried.
   const alpnPending = new Map<string, number>();
-  const def = store.defaultCertificate;
   const server = tls.createServer({
-    minVersion: 'TLSv1.2',
-    ticketKeys: ticketKeys(),
+    ...serverContext(store.defaultCertificate),
     handshakeTimeout: opts.handshakeTimeoutMs,
     noDelay: true,
-    ...(def ? { cert: def.pem.cert, key: def.pem.key } : {}),
     ALPNCallback: ({ servername, protocols }) => {
       if (servername && challenges.pendingAlpn > 0 && protocols.includes(ACME_TLS_ALPN)) {
         const name = servername.toLowerCase();
@@ -66,8 +63,7 @@ export function createTlsServer(opts: TlsServerOptions): { server: tls.Server; c
       cb(null, store.lookup(name)?.context);
     },
   });
-  store.onDefault = (c) =>
-    server.setSecureContext({ ...(c ? { cert: c.pem.cert, key: c.pem.key } : {}), minVersion: 'TLSv1.2', ticketKeys: ticketKeys() });
+  store.onDefault = (c) => server.setSecureContext(serverContext(c));
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     if (socket.alpnProtocol === ACME_TLS_ALPN) {
       // The handshake was the answer; the CA sends nothing more.
@@ -87,4 +83,9 @@ export function createTlsServer(opts: TlsServerOptions): { server: tls.Server; c
     socket.on('error', () => socket.destroy());
   });
   return { server, counters };
+}
+
+/** The server's own context: TLS 1.2+, the shared ticket keys, the default certificate (if any). */
+function serverContext(def: Certificate | null): tls.SecureContextOptions {
+  return { minVersion: 'TLSv1.2', ticketKeys: ticketKeys(), ...(def ? { cert: def.pem.cert, key: def.pem.key } : {}) };
 }

@@ -9,7 +9,7 @@ import { AcmeManager, type CertInfo, certInfo, type OrderStatus } from './acme.j
 import { CertStore } from './cert-store.js';
 import { type Certificate, loadCertificate } from './certificate.js';
 import { Challenges } from './challenges.js';
-import { AcmeChallengeGate, RedirectGate, SniHostGate } from './gates.js';
+import { AcmeChallengeGate, RedirectGate, type RedirectSettings, SniHostGate } from './gates.js';
 import { createTlsServer, type TlsCounters } from './server.js';
 
 export interface OwnCertStatus extends CertInfo {
@@ -43,6 +43,8 @@ export class TlsFront {
   readonly #log: Logger;
   /** "host:port" the TLS listener is bound to, once it is. */
   listenAddress: string | null = null;
+  /** The https port redirects name: tls.listen's, then the one bound (port 0 resolved). */
+  #httpsPort: number;
 
   /** Throws BG_TLS when an own certificate cannot be loaded. */
   constructor(config: Readonly<Config>, log: Logger) {
@@ -50,8 +52,14 @@ export class TlsFront {
     this.#log = log.child({ component: 'tls' });
     const t = this.#tls;
     this.store.setOwn(loadOwn(t));
-    this.#redirect = new RedirectGate(this.store, { redirectHttp: t.redirectHttp, httpsPort: t.listen.port || 443, hstsMaxAge: t.hstsMaxAge });
+    this.#httpsPort = t.listen.port || 443;
+    this.#redirect = new RedirectGate(this.store, this.#redirectSettings());
     this.gates = [new AcmeChallengeGate(this.challenges), new SniHostGate(), this.#redirect];
+  }
+
+  #redirectSettings(): RedirectSettings {
+    const t = this.#tls;
+    return { redirectHttp: t.redirectHttp, httpsPort: this.#httpsPort, hstsMaxAge: t.hstsMaxAge };
   }
 
   get #tls(): TlsConfig {
@@ -93,8 +101,8 @@ export class TlsFront {
   /** The bound port goes into redirects (443 is left out of the Location). */
   setListenAddress(address: string, port: number): void {
     this.listenAddress = address;
-    const t = this.#tls;
-    this.#redirect.configure({ redirectHttp: t.redirectHttp, httpsPort: port, hstsMaxAge: t.hstsMaxAge });
+    this.#httpsPort = port;
+    this.#redirect.configure(this.#redirectSettings());
   }
 
   /**
@@ -110,8 +118,8 @@ export class TlsFront {
       const before = this.#acmeKey();
       this.#config = next;
       this.store.setOwn(own);
-      const port = this.listenAddress ? Number(this.listenAddress.slice(this.listenAddress.lastIndexOf(':') + 1)) : t.listen.port || 443;
-      this.#redirect.configure({ redirectHttp: t.redirectHttp, httpsPort: port, hstsMaxAge: t.hstsMaxAge });
+      // tls.listen only changes with a restart: the port stays the one bound.
+      this.#redirect.configure(this.#redirectSettings());
       // New hosts (or own certificates now covering some) change what ACME orders.
       if (this.#acmeKey() !== before) {
         this.#acme?.close();
