@@ -45,7 +45,8 @@ export class LogDestination implements DestinationStream {
       this.#held = [];
       if (this.#lostBytes > 0) this.#reportLost();
     });
-    boom.on('drop', (data: Buffer | string) => {
+    // What SonicBoom drops is a chunk as written: always a Buffer (contentMode 'buffer').
+    boom.on('drop', (data: Buffer) => {
       this.#dropped = true;
       this.#lostBytes += data.length;
       this.#lostLines += countLines(data);
@@ -97,13 +98,9 @@ export class LogDestination implements DestinationStream {
 }
 
 /** Complete lines in a chunk of log output. */
-function countLines(data: Buffer | string): number {
+function countLines(data: Buffer): number {
   let n = 0;
-  if (typeof data === 'string') {
-    for (let i = data.indexOf('\n'); i >= 0; i = data.indexOf('\n', i + 1)) n++;
-  } else {
-    for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, i + 1)) n++;
-  }
+  for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, i + 1)) n++;
   return n;
 }
 
