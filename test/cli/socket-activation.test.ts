@@ -2,19 +2,15 @@
 // .socket unit (here a stand-in, test/fixtures/socket-holder.py), so while one serve stops
 // and the next starts, new connections wait in its backlog instead of being refused, and
 // requests wait for the restarted apps (holdMs) instead of failing.
-import { spawn } from 'node:child_process';
 import { copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { activatedListenFd } from '../../src/serve.js';
 import { FIXTURE_APP } from '../helpers/apps.js';
-import { BIN } from '../helpers/cli.js';
 import { request, startLoad } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { makeRoot } from '../helpers/root.js';
-
-const HOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/socket-holder.py');
+import { startSocketHolder } from '../helpers/socket-holder.js';
 
 t.test('activatedListenFd: fd 3 when systemd passed one socket to this pid; the variables never reach the apps', async (t) => {
   const env = (vars: Record<string, string>): NodeJS.ProcessEnv => ({ PATH: '/bin', ...vars });
@@ -43,47 +39,7 @@ t.test('serve restarted on a socket it does not own: no connection refused, no r
   });
   for (const c of ['blue', 'green']) copyFileSync(FIXTURE_APP, path.join(root, c, 'repo', 'app.js'));
 
-  const holder = spawn('python3', [HOLDER, process.execPath, BIN, 'serve', '--root', root, '--no-access-log'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
-  const lines: string[] = [];
-  const waiters = new Set<() => void>();
-  let buf = '';
-  holder.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      lines.push(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-    }
-    for (const w of [...waiters]) w();
-  });
-  const exited = new Promise<void>((resolve) => holder.once('exit', () => resolve()));
-  t.teardown(async () => {
-    if (holder.exitCode !== null) return;
-    holder.stdin.end('stop\n');
-    const timer = setTimeout(() => holder.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
-  });
-  /** Resolves with the count-th line (from 1) matching `re`. */
-  const line = (re: RegExp, count = 1, timeoutMs = 30_000): Promise<RegExpMatchArray> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        const hits = lines.map((l) => re.exec(l)).filter((m): m is RegExpExecArray => m !== null);
-        if (hits.length >= count) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(hits[count - 1]!);
-        }
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`no line ${re} (#${count}) in ${timeoutMs} ms; last: ${lines.slice(-5).join(' | ')}`));
-      }, timeoutMs);
-      waiters.add(check);
-      check();
-    });
+  const { line, restart } = startSocketHolder(t, root);
 
   const port = Number((await line(/^port (\d+)$/))[1]);
   const listening = JSON.parse((await line(/^\{.*"event":"listening".*$/))[0]) as { listen: string; activated?: boolean };
@@ -97,7 +53,7 @@ t.test('serve restarted on a socket it does not own: no connection refused, no r
   const kept = startLoad({ port, host: 'shop.test', concurrency: 10, keepAlive: true, maxMs: 30_000, paceMs: 5 });
   await new Promise((r) => setTimeout(r, 1000));
   const restartAt = performance.now();
-  holder.stdin.write('restart\n');
+  restart();
   t.equal((await line(/^exited (\d+)$/))[1], '0', 'the old serve stopped cleanly');
   await line(/"event":"listening"/, 2);
   // Load goes on until the restarted serve has answered for a while.

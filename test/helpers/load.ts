@@ -2,6 +2,7 @@
 // after another over its own keep-alive connection until stop() or maxMs.
 import http from 'node:http';
 import https from 'node:https';
+import type { Test } from 'tap';
 
 export interface LoadStats {
   requests: number;
@@ -87,4 +88,28 @@ export function startLoad(opts: LoadOptions): {
       return stats;
     },
   };
+}
+
+/**
+ * Ten cutovers through `bg` while `load` runs, each after the traffic has reached the
+ * color the previous one made live (or 5 s passed); asserts that each drained fully and
+ * returns how many of the ten switches the load saw.
+ */
+export async function tenCutovers(
+  t: Test,
+  bg: { cutover(): Promise<{ live: string; cutOff: number }> },
+  load: { stats: LoadStats },
+): Promise<number> {
+  const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  let switchesSeen = 0;
+  for (let i = 0; i < 10; i++) {
+    const r = await bg.cutover();
+    t.equal(r.cutOff, 0, `cutover ${i + 1} drained fully`);
+    const seenAfter = load.stats.bodies.length;
+    const until = Date.now() + 5000;
+    while (!load.stats.bodies.slice(seenAfter).includes(r.live) && Date.now() < until) await wait(10);
+    if (load.stats.bodies.slice(seenAfter).includes(r.live)) switchesSeen++;
+    await wait(150);
+  }
+  return switchesSeen;
 }

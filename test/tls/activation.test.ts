@@ -1,17 +1,12 @@
 // systemd socket activation with two sockets told apart by FileDescriptorName= (http,
 // https): serve takes both, and a restart of serve refuses no HTTPS connection.
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { activatedListenFds } from '../../src/serve.js';
 import { colorHandler, startBackend } from '../helpers/backend.js';
-import { BIN } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
 import { makeRoot } from '../helpers/root.js';
+import { startSocketHolder } from '../helpers/socket-holder.js';
 import { httpsRequest, issueCert, makeCa } from '../helpers/tls.js';
-
-const HOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/socket-holder.py');
 
 t.test('activatedListenFds: one unnamed socket is http; two must be named http and https', async (t) => {
   const env = (vars: Record<string, string>): NodeJS.ProcessEnv => ({ PATH: '/bin', ...vars });
@@ -40,36 +35,7 @@ t.test('serve on two activated sockets; a restart refuses no HTTPS request', asy
     drainTimeoutMs: 5000,
     tls: { listen: '127.0.0.1:1', certificates: [cert] },
   });
-  const holder = spawn('python3', [HOLDER, process.execPath, BIN, 'serve', '--root', root, '--no-access-log'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, NODE_OPTIONS: '', HOLDER_TLS: '1' },
-  });
-  const exited = new Promise<void>((resolve) => holder.once('exit', () => resolve()));
-  t.teardown(async () => {
-    if (holder.exitCode !== null) return;
-    holder.stdin.end('stop\n');
-    const timer = setTimeout(() => holder.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
-  });
-  const lines: string[] = [];
-  let buf = '';
-  holder.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      lines.push(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-    }
-  });
-  const line = async (re: RegExp, count = 1): Promise<RegExpMatchArray> => {
-    const until = Date.now() + 30_000;
-    for (;;) {
-      const hits = lines.map((l) => re.exec(l)).filter((m): m is RegExpExecArray => m !== null);
-      if (hits.length >= count) return hits[count - 1]!;
-      if (Date.now() > until) throw new Error(`no line ${re} (#${count}); last: ${lines.slice(-5).join(' | ')}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
+  const { line, restart } = startSocketHolder(t, root, { tls: true });
   const port = Number((await line(/^port (\d+)$/))[1]);
   const tlsPort = Number((await line(/^tlsport (\d+)$/))[1]);
   const listening = JSON.parse((await line(/^\{.*"event":"listening".*$/))[0]) as { listen: string; tlsListen: string; activated?: boolean };
@@ -90,7 +56,7 @@ t.test('serve on two activated sockets; a restart refuses no HTTPS request', asy
     }
   })();
   await new Promise((r) => setTimeout(r, 300));
-  holder.stdin.write('restart\n');
+  restart();
   await line(/^exited (\d+)$/);
   await line(/"event":"listening"/, 2);
   const before = ok;
