@@ -61,11 +61,6 @@ export function activatedListenFds(env: NodeJS.ProcessEnv = process.env, pid = p
   return { http: 3 + http, https: 3 + https };
 }
 
-/** The plain listener's socket systemd passed, if any (see activatedListenFds). */
-export function activatedListenFd(env: NodeJS.ProcessEnv = process.env, pid = process.pid): number | null {
-  return activatedListenFds(env, pid)?.http ?? null;
-}
-
 export interface Running {
   bg: Bgproxy;
   /** "host:port" actually bound (port 0 resolved), or null in nginx mode. */

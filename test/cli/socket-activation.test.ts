@@ -5,23 +5,23 @@
 import { copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { activatedListenFd } from '../../src/serve.js';
+import { activatedListenFds } from '../../src/serve.js';
 import { FIXTURE_APP } from '../helpers/apps.js';
 import { request, startLoad } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { makeRoot } from '../helpers/root.js';
 import { startSocketHolder } from '../helpers/socket-holder.js';
 
-t.test('activatedListenFd: fd 3 when systemd passed one socket to this pid; the variables never reach the apps', async (t) => {
+t.test('activatedListenFds: fd 3 when systemd passed one socket to this pid; the variables never reach the apps', async (t) => {
   const env = (vars: Record<string, string>): NodeJS.ProcessEnv => ({ PATH: '/bin', ...vars });
   const ours = env({ LISTEN_FDS: '1', LISTEN_PID: '4242', LISTEN_FDNAMES: 'bgproxy-shop.socket' });
-  t.equal(activatedListenFd(ours, 4242), 3);
+  t.same(activatedListenFds(ours, 4242), { http: 3, https: null });
   t.same(ours, { PATH: '/bin' }, 'LISTEN_* removed');
   const theirs = env({ LISTEN_FDS: '1', LISTEN_PID: '1' });
-  t.equal(activatedListenFd(theirs, 4242), null, 'meant for another process');
+  t.equal(activatedListenFds(theirs, 4242), null, 'meant for another process');
   t.same(theirs, { PATH: '/bin' });
-  t.equal(activatedListenFd(env({}), 4242), null, 'not socket-activated');
-  t.throws(() => activatedListenFd(env({ LISTEN_FDS: '2', LISTEN_PID: '4242' }), 4242), { code: 'BG_USAGE', message: /systemd passed 2 sockets/ });
+  t.equal(activatedListenFds(env({}), 4242), null, 'not socket-activated');
+  t.throws(() => activatedListenFds(env({ LISTEN_FDS: '2', LISTEN_PID: '4242' }), 4242), { code: 'BG_USAGE', message: /systemd passed 2 sockets/ });
 });
 
 t.test('serve restarted on a socket it does not own: no connection refused, no request failed', async (t) => {
