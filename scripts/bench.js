@@ -9,6 +9,8 @@
 // Two reference forwarders (bench/ref-http.js, bench/ref-undici.js) run in the same rounds.
 //   node scripts/bench.js [--duration S] [--rounds N] [--connections N] [--upstreams static,node,tls]
 //                         [--profile DIR]   (instead: bgproxy under --cpu-prof, log on and off)
+//                         [--baseline DIR]  (another bgproxy checkout, built, as 'bgproxy-base' in the same
+//                                            rounds: a before/after of a change in one interleaved run)
 import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -37,11 +39,15 @@ const { values: flags } = parseArgs({
     connections: { type: 'string', default: '100' },
     upstreams: { type: 'string', default: 'static,node,tls' },
     profile: { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 const ROUND_S = Number(flags.duration);
 const ROUNDS = Math.max(3, Number(flags.rounds));
 const CONNS = Number(flags.connections);
+
+const BASE_BIN = flags.baseline ? path.join(path.resolve(flags.baseline), 'bin', 'bgproxy.js') : null;
+if (BASE_BIN && !exists(BASE_BIN)) throw new Error(`--baseline ${flags.baseline}: no bin/bgproxy.js there`);
 
 const { controlRequest } = await import(pathToFileURL(path.join(PKG, 'dist', 'control', 'client.js')).href);
 
@@ -217,9 +223,9 @@ async function startStaticNode(l) {
 }
 
 /** A bgproxy root proxying to apps started elsewhere (no app.start), and its serve. */
-async function startBgproxy(name, bluePort, greenPort, extra = [], env = {}, edit = (_cfg) => {}) {
+async function startBgproxy(name, bluePort, greenPort, extra = [], env = {}, edit = (_cfg) => {}, bin = BIN) {
   const root = path.join(tmp, name);
-  await run(process.execPath, [BIN, 'init', '--root', root, '--host', HOST, '--listen', '127.0.0.1:0', '--blue-port', `${bluePort}`, '--green-port', `${greenPort}`]);
+  await run(process.execPath, [bin, 'init', '--root', root, '--host', HOST, '--listen', '127.0.0.1:0', '--blue-port', `${bluePort}`, '--green-port', `${greenPort}`]);
   const cfgFile = path.join(root, 'bgproxy.json');
   const cfg = JSON.parse(readFileSync(cfgFile, 'utf8'));
   cfg.drainTimeoutMs = 5000;
@@ -228,7 +234,7 @@ async function startBgproxy(name, bluePort, greenPort, extra = [], env = {}, edi
   // The access log goes to a file, as it would under a service manager.
   const log = path.join(tmp, `${name}.log`);
   const fd = openSync(log, 'w');
-  const child = spawn(process.execPath, [...BIN_NODE_FLAGS, ...extra, BIN, 'serve', '--root', root, ...(name.includes('nolog') ? ['--no-access-log'] : [])], {
+  const child = spawn(process.execPath, [...BIN_NODE_FLAGS, ...extra, bin, 'serve', '--root', root, ...(name.includes('nolog') ? ['--no-access-log'] : [])], {
     stdio: ['ignore', fd, 'inherit'],
     env: { ...process.env, NODE_OPTIONS: '', ...env },
     cwd: tmp,
@@ -478,6 +484,12 @@ async function main() {
     'static-nolog': await startBgproxy('bg-static-nolog', staticL.port, greenPort),
     node: await startBgproxy('bg-node', bluePort, greenPort),
     'node-nolog': await startBgproxy('bg-node-nolog', bluePort, greenPort),
+    ...(BASE_BIN
+      ? {
+          'static-base': await startBgproxy('bg-static-base', staticL.port, greenPort, [], {}, undefined, BASE_BIN),
+          'node-base': await startBgproxy('bg-node-base', bluePort, greenPort, [], {}, undefined, BASE_BIN),
+        }
+      : {}),
     ...(TLS
       ? {
           tls: await startBgproxy('bg-tls', bluePort, greenPort, [], {}, (cfg) => {
@@ -539,6 +551,7 @@ async function main() {
       { name: 'bgproxy', port: bg[up].port, pids: () => [bg[up].pid] },
       { name: 'bgproxy-no-log', port: bg[`${up}-nolog`].port, pids: () => [bg[`${up}-nolog`].pid] },
     ];
+    if (bg[`${up}-base`]) targets.push({ name: 'bgproxy-base', port: bg[`${up}-base`].port, pids: () => [bg[`${up}-base`].pid] });
     if (ng) targets.push({ name: 'nginx', port: ng.ports[up], pids: nginxPids });
     // The floor of Node's stack, in the same rounds: http.request + pipe, and undici's dispatch.
     for (const ref of ['ref-http', 'ref-undici']) {
@@ -599,6 +612,10 @@ function markdown(r) {
         `| ${up} | ${name} | ${f(x.rps)} | ${f(x.p50, 2)} | ${f(x.p99, 2)} | ${f(x.cpuMsPer1k, 1)} | ${f(x.rssMb, 1)} | ${ng ? `${(x.rps / ng.rps).toFixed(2)}x` : '-'} | ${ng ? `${(x.p99 / ng.p99).toFixed(2)}x` : '-'} | ${ref ? `${(x.rps / ref.rps).toFixed(2)}x` : '-'} |`,
       );
     }
+  }
+  for (const [up, rows] of Object.entries(r.throughput)) {
+    const b = rows['bgproxy-base'];
+    if (b) lines.push('', `${up}: this build vs --baseline, same rounds: req/s ${(rows.bgproxy.rps / b.rps).toFixed(3)}x, CPU/1k ${(rows.bgproxy.cpuMsPer1k / b.cpuMsPer1k).toFixed(3)}x, p99 ${(rows.bgproxy.p99 / b.p99).toFixed(2)}x`);
   }
   lines.push('', ...targetsTable(r));
   lines.push('', '| cutover | switch time, median of 5 (ms) | all (ms) |', '|---|---:|---|');
