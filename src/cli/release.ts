@@ -4,7 +4,6 @@
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { Bgproxy, type CanaryStatus, type CutoverResult } from '../bgproxy.js';
-import type { CanaryStatusResult } from '../types.js';
 import { type Config, loadConfig, resolveRoot } from '../config.js';
 import { controlRequest, type EventListener } from '../control/client.js';
 import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
@@ -16,6 +15,7 @@ import { renderServerBlocks } from '../nginx/conf.js';
 import type { HookResult } from '../release/hooks.js';
 import { formatWarmup } from '../release/warmup.js';
 import { formatWatch } from '../release/watch.js';
+import type { CanaryStatusResult } from '../types.js';
 
 /** Asks the running serve; in nginx mode without one, does it here. */
 async function viaServerOrLocal<T>(
