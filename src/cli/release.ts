@@ -31,6 +31,10 @@ async function viaServerOrLocal<T>(
     if (!isBgError(err, 'BG_NO_SERVER')) throw err;
     const config = loadConfig(root);
     if (config.mode !== 'nginx') throw err;
+    if (cmd === 'deploy' && config.app.start) {
+      // app.start says serve runs the apps: deploying here would point nginx at a color where nothing runs.
+      throw new BgError('BG_NO_SERVER', `app.start is set, so bgproxy serve runs the apps, and none is running for ${root}: start it (bgproxy serve --root ${root}), then deploy`);
+    }
     // No supervisor here: the apps are run by serve or by the user, not by this short process.
     const standalone: Config = { ...config, app: { ...config.app, start: null } };
     const bg = new Bgproxy({ config: standalone, logger: createLogger({ level: 'warn', destination: 2 }), accessLog: false });
