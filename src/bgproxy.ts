@@ -14,7 +14,10 @@ import { acquireLock } from './deploy/lock.js';
 import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
 import { type Roles, repairRoles, writeRoles } from './layout/roles.js';
-import { type Logger, silentLogger } from './log.js';
+import { droppedLines, type Logger, silentLogger } from './log.js';
+import { type DeployOutcome, OpsCounters } from './metrics/ops.js';
+import { createRegistry, type MetricsSource } from './metrics/registry.js';
+import { RequestCounts } from './metrics/requests.js';
 import { nginxCutover } from './nginx/cutover.js';
 import type { ExchangeSettings } from './proxy/exchange.js';
 import type { Gate } from './proxy/gate.js';
@@ -31,6 +34,7 @@ import type { Supervisor } from './supervisor/supervisor.js';
 import { TlsFront } from './tls/tls-front.js';
 import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
 import type { CanaryStatusResult, ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
+import type { Registry } from 'prom-client';
 import { VERSION } from './version.js';
 
 export type { ReloadPlan } from './reload.js';
@@ -73,6 +77,11 @@ export class Bgproxy extends EventEmitter {
   /** Access rules, maintenance, pause and the canary split (src/traffic). */
   readonly #traffic: TrafficControls;
   readonly #tls: TlsFront | null;
+  /** Switches, rollbacks, deploys, drains: counted always, served by the metrics. */
+  readonly ops = new OpsCounters();
+  /** Per-request counts, only when metrics are on (config.metrics). */
+  readonly #requests: RequestCounts | null;
+  #registry: Registry | null = null;
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -114,6 +123,7 @@ export class Bgproxy extends EventEmitter {
       clock: engineClock,
     };
     this.#schedule();
+    this.#requests = this.config.metrics ? new RequestCounts() : null;
     const table = {
       targetFor: (role: Role): Target => this.#colors.target(this.#roles[role]),
       targetOf: (color: Color): Target => this.#colors.target(color),
@@ -127,7 +137,35 @@ export class Bgproxy extends EventEmitter {
       accessLog: opts.accessLog ?? true,
       limits: this.config.limits,
       gates: this.#gates,
+      metrics: this.#requests,
     });
+  }
+
+  /**
+   * The Prometheus registry (made on first use) when config.metrics is set, else null: serve
+   * serves it on metrics.listen; a host that embeds bgproxy may serve `registry.metrics()` itself.
+   */
+  get metrics(): Registry | null {
+    if (this.#requests === null) return null;
+    this.#registry ??= createRegistry(this.#metricsSource(this.#requests));
+    return this.#registry;
+  }
+
+  #metricsSource(requests: RequestCounts): MetricsSource {
+    return {
+      requests,
+      ops: this.ops,
+      live: () => this.#roles.live,
+      target: (color) => this.#colors.target(color),
+      app: (color) => {
+        const sup = this.#colors.supervisor;
+        if (sup === null) return null;
+        return { up: sup.snapshot(color)?.state === 'running' && this.#colors.failure(color) === null, restarts: sup.restartsTotal(color) };
+      },
+      pause: () => this.#traffic.pauseCounts(),
+      certificates: () => this.#tls?.store.served().map(([host, c]) => ({ host, notAfter: c.notAfter })) ?? [],
+      droppedLogLines: () => droppedLines(this.log),
+    };
   }
 
   /** The config in force: the one serve started with, or the last one reloaded. */
@@ -307,8 +345,10 @@ export class Bgproxy extends EventEmitter {
     const ended = (await this.#traffic.endCanary('ended by rollback'))!;
     const target = this.#colors.target(ended.color);
     const inflightAtSwitch = target.inflightAs('live');
+    this.ops.rollbacks++;
     const cutOff = await target.drain(this.config.drainTimeoutMs, 'live');
     const drainMs = Math.round(performance.now() - t0);
+    this.ops.drained(drainMs, cutOff);
     await appendHistory(this.config.root, {
       action: 'rollback',
       color: this.#roles.live,
@@ -389,10 +429,17 @@ export class Bgproxy extends EventEmitter {
       if (canary !== null) {
         throw new BgError('BG_STATE', `a canary sends live traffic to ${canary}, the color a deploy would replace: complete it (bgproxy cutover) or end it (bgproxy rollback) first`);
       }
-      const result = await deploy(this.#deployHost(), opts, (p) => {
-        this.emit('deploy-progress', p);
-        onProgress?.(p);
-      });
+      let outcome: DeployOutcome = 'failed';
+      let result: DeployResult;
+      try {
+        result = await deploy(this.#deployHost(), opts, (p) => {
+          this.emit('deploy-progress', p);
+          onProgress?.(p);
+        });
+        outcome = result.noop ? 'noop' : 'ok';
+      } finally {
+        this.ops.deploys[outcome]++;
+      }
       if (!opts.cutover) return result;
       const cut = await this.#release('cutover', () => result.color, opts.watchMs === undefined ? {} : { watchMs: opts.watchMs }, onProgress);
       return { ...result, cutover: cut };
@@ -453,7 +500,7 @@ export class Bgproxy extends EventEmitter {
       const baseline = this.#watch.baseline(color, this.#roles.live, opts);
       report.step = 'switch';
       const wasCommit = (await readRelease(this.config.root, this.#roles.live).catch(() => null))?.commit ?? null;
-      const r = { ...(await progress.step('switch', () => this.#switchTo(color, opts))), wasCommit };
+      const r = { ...(await progress.step('switch', () => this.#switchTo(color, opts, action !== 'cutover'))), wasCommit };
       this.#previous = { color: r.was, commit: wasCommit };
       delete report.step;
 
@@ -476,14 +523,15 @@ export class Bgproxy extends EventEmitter {
   }
 
   /** Persist -> switch memory in one assignment -> drain what the old live color was serving. */
-  async #switchTo(color: Color, opts: CutoverOptions): Promise<CutoverResult> {
+  async #switchTo(color: Color, opts: CutoverOptions, rollback: boolean): Promise<CutoverResult> {
     const started = performance.now();
     const was = this.#roles.live;
-    if (this.config.mode === 'nginx') return this.#switchNginx(color, was, started, opts);
+    if (this.config.mode === 'nginx') return this.#switchNginx(color, was, started, opts, rollback);
     // Persist first: if the links cannot be written, memory is untouched and nothing moved.
     const roles = Object.freeze(writeRoles(this.config.root, color));
     const oldLive = this.#colors.target(was);
     this.#roles = roles;
+    this.ops.switched(rollback);
     const switchedAt = performance.timeOrigin + performance.now();
     const inflightAtSwitch = oldLive.inflightAs('live');
     this.log.info({ event: 'cutover', live: color, was, inflight: inflightAtSwitch }, `live: ${color} (was ${was})`);
@@ -497,6 +545,7 @@ export class Bgproxy extends EventEmitter {
       drainMs: Math.round(performance.now() - drainStart),
       totalMs: Math.round(performance.now() - started),
     };
+    this.ops.drained(result.drainMs, cutOff);
     this.log.info({ event: 'drained', color: was, ...result }, `drained ${was}: ${inflightAtSwitch} requests in ${result.drainMs} ms`);
     this.emit('drained', result);
     return result;
@@ -530,9 +579,11 @@ export class Bgproxy extends EventEmitter {
   }
 
   /** nginx mode: nginx routes, so the switch is links + nginx -t + reload + verify (with restore). */
-  async #switchNginx(color: Color, was: Color, started: number, opts: CutoverOptions): Promise<CutoverResult> {
+  async #switchNginx(color: Color, was: Color, started: number, opts: CutoverOptions, rollback: boolean): Promise<CutoverResult> {
     const r = await nginxCutover(this.config, { force: opts.force === true, logger: this.log });
     this.#roles = Object.freeze({ live: r.live, next: r.was });
+    this.ops.switched(rollback);
+    this.ops.drained(r.oldWorkersMs ?? 0, r.oldWorkersLeft);
     // nginx switched during its reload; this is when that reload was verified.
     const switchedAt = performance.timeOrigin + performance.now();
     const result: CutoverResult = {

@@ -168,6 +168,13 @@ export interface Config {
   access: AccessConfig;
   /** HTTPS on the front door; null: plain HTTP only. */
   tls: TlsConfig | null;
+  /** Prometheus metrics on a listener of their own; null: off. */
+  metrics: MetricsConfig | null;
+}
+
+export interface MetricsConfig {
+  /** Where GET /metrics is served; a bare port means 127.0.0.1 (the numbers are not for the world). */
+  listen: Listen;
 }
 
 export const CONFIG_FILE = 'bgproxy.json';
@@ -266,6 +273,7 @@ const TOP_KEYS = [
   'nginx',
   'access',
   'tls',
+  'metrics',
 ] as const;
 
 export const ACME_DIRECTORIES = {
@@ -314,6 +322,19 @@ function parseTls(v: Raw, root: string, listen: Listen, mode: 'proxy' | 'nginx')
     acme,
     certificates,
   };
+}
+
+function parseMetrics(v: Raw, taken: Array<[number, string]>): MetricsConfig | null {
+  if (v === undefined || v === null) return null;
+  const o = obj(v, 'metrics', ['listen']);
+  if (o.listen === undefined) fail('metrics.listen', 'missing: where to serve /metrics, e.g. "127.0.0.1:9145" (remove metrics to turn them off)');
+  const bare = typeof o.listen === 'number' || (typeof o.listen === 'string' && /^\s*\d+\s*$/.test(o.listen));
+  const listen = parseListen(o.listen, 'metrics.listen');
+  if (bare) listen.host = '127.0.0.1';
+  for (const [port, key] of taken) {
+    if (listen.port !== 0 && listen.port === port) fail('metrics.listen', `port ${port} is also ${key}`);
+  }
+  return { listen };
 }
 
 /** Validates raw JSON (already parsed) for the root `root`. Throws BG_CONFIG naming the key. */
@@ -395,7 +416,14 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
     },
     access: parseAccess(o.access, mode),
     tls: parseTls(o.tls, root, listen, mode),
+    metrics: null,
   };
+  config.metrics = parseMetrics(o.metrics, [
+    [listen.port, mode === 'proxy' ? 'the listen port' : "nginx's listen port"],
+    [colors.blue.port, "blue's port"],
+    [colors.green.port, "green's port"],
+    ...(config.tls ? [[config.tls.listen.port, 'the tls.listen port'] as [number, string]] : []),
+  ]);
   return deepFreeze(config);
 }
 

@@ -36,6 +36,8 @@ export class LogDestination implements DestinationStream {
   /** Lines and bytes dropped since the destination last caught up. */
   #lostLines = 0;
   #lostBytes = 0;
+  /** Lines dropped since start (the metrics' bgproxy_access_log_dropped_lines_total). */
+  droppedLines = 0;
 
   constructor(boom: Boom) {
     this.#boom = boom;
@@ -49,7 +51,9 @@ export class LogDestination implements DestinationStream {
     boom.on('drop', (data: Buffer) => {
       this.#dropped = true;
       this.#lostBytes += data.length;
-      this.#lostLines += countLines(data);
+      const lines = countLines(data);
+      this.#lostLines += lines;
+      this.droppedLines += lines;
     });
   }
 
@@ -117,6 +121,12 @@ export function createLogger(options: LogOptions = {}): Logger {
           pino.destination({ dest: options.destination ?? 1, sync: false, maxLength: options.maxPendingBytes ?? LOG_MAX_PENDING, contentMode: 'buffer' }),
         );
   return pino({ level: options.level ?? 'info', base: { name: 'bgproxy' } }, dest);
+}
+
+/** Lines the logger's destination dropped since start (0 unless it is createLogger's). */
+export function droppedLines(logger: Logger): number {
+  const dest = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  return dest instanceof LogDestination ? dest.droppedLines : 0;
 }
 
 /** A logger that writes nothing, for embedding and tests that don't care. */

@@ -15,6 +15,7 @@ const NEEDS_RESTART = [
   'limits.maxHeaderBytes',
   'tls.listen',
   'tls.handshakeTimeoutMs',
+  'metrics',
 ];
 
 /** App settings a running app process was started with; the next start of each app uses the new ones. */

@@ -9,6 +9,7 @@ import { CONFIG_FILE, type Color, type Config, type ConfigSource, formatListen, 
 import { type CommandHandler, ControlServer, type Emit, type Receive } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
+import { type MetricsServer, startMetricsServer } from './metrics/server.js';
 import { listenOn } from './proxy/front.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
 
@@ -67,6 +68,8 @@ export interface Running {
   listen: string | null;
   /** The TLS listener's "host:port", or null without tls. */
   tlsListen: string | null;
+  /** The metrics listener's "host:port" (GET /metrics), or null without metrics. */
+  metricsListen: string | null;
   /** Graceful stop: stop accepting, drain, close the control socket. Idempotent. */
   stop(): Promise<void>;
   /** Reads the config again and applies it (see Bgproxy.reload); rejects, changing nothing, when it cannot. */
@@ -248,6 +251,19 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     // Both listeners are up: the CA can reach the HTTP-01 and TLS-ALPN-01 answers.
     bg.tls.start();
   }
+  let metricsServer: MetricsServer | null = null;
+  if (config.metrics && bg.metrics) {
+    try {
+      metricsServer = await startMetricsServer(bg.metrics, config.metrics.listen, logger);
+    } catch (err) {
+      // The TLS listener, adopted by the front server, closes with it.
+      await server?.close(0);
+      await control.close();
+      const e = err as NodeJS.ErrnoException;
+      throw new BgError('BG_STATE', `cannot listen on ${formatListen(config.metrics.listen)} (metrics.listen): ${e.code ?? e.message}`);
+    }
+  }
+  const metricsListen = metricsServer ? formatListen({ host: metricsServer.address.address, port: metricsServer.address.port }) : null;
   const pidFile = path.join(config.root, 'run', 'bgproxy.pid');
   writeFileSync(pidFile, `${process.pid}\n`);
   logger.info(
@@ -255,6 +271,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       event: 'listening',
       listen: bg.listenAddress,
       ...(bg.tls?.listenAddress ? { tlsListen: bg.tls.listenAddress } : {}),
+      ...(metricsListen ? { metrics: `http://${metricsListen}/metrics` } : {}),
       ...(opts.listenFd !== undefined && server ? { activated: true } : {}),
       mode: config.mode,
       live: bg.roles.live,
@@ -281,6 +298,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       const closed = server ? await server.close(drainMs) : { forced: false };
       await bg.close(drainMs);
       await control.close();
+      await metricsServer?.close();
       try {
         unlinkSync(pidFile);
       } catch {}
@@ -288,5 +306,5 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     })();
     return stopping;
   };
-  return { bg, listen: bg.listenAddress, tlsListen: bg.tls?.listenAddress ?? null, stop, reload };
+  return { bg, listen: bg.listenAddress, tlsListen: bg.tls?.listenAddress ?? null, metricsListen, stop, reload };
 }

@@ -24,6 +24,7 @@ const HOSTS = 64;
 
 const EMPTY = Buffer.alloc(0);
 const QUOTE = 0x22;
+const ID_RUN = Buffer.from(',"id":"');
 const BACKSLASH = 0x5c;
 
 export class AccessLog {
@@ -60,11 +61,14 @@ export class AccessLog {
     return this.#dest !== null;
   }
 
-  /** `host` and `path` are JSON-escaped here; method and color come from closed sets. */
-  write(method: string, host: string, path: string, status: number, color: string, ms: number, upgrade = false): void {
+  /**
+   * `host` and `path` are JSON-escaped here; method and color come from closed sets, and the
+   * request id (written as `id`, last; none when empty) from request-id.ts's safe characters.
+   */
+  write(method: string, host: string, path: string, status: number, color: string, ms: number, upgrade = false, id = ''): void {
     if (this.#dest === null) return;
     // The most this line can take: a string's UTF-16 unit is at most 6 bytes once escaped.
-    const most = 256 + 3 * this.#prefix.length + 6 * (method.length + host.length + path.length + color.length);
+    const most = 256 + 3 * this.#prefix.length + 6 * (method.length + host.length + path.length + color.length + id.length);
     if (this.#off + most > this.#buf.length) this.#next(most);
     const now = Date.now();
     if (now !== this.#time) {
@@ -80,7 +84,7 @@ export class AccessLog {
     this.#copy(this.#hostRun);
     this.#string(path);
     if (upgrade) {
-      this.#off += this.#buf.write(`,"status":${status},"color":"${color}","upgrade":true}\n`, this.#off, 'utf8');
+      this.#off += this.#buf.write(`,"status":${status},"color":"${color}","upgrade":true`, this.#off, 'utf8');
     } else {
       if (status !== this.#status || color !== this.#color) {
         this.#status = status;
@@ -89,9 +93,14 @@ export class AccessLog {
       }
       this.#copy(this.#tailRun);
       this.#tenths(ms);
-      this.#buf[this.#off++] = 0x7d; // }
-      this.#buf[this.#off++] = 0x0a; // \n
     }
+    if (id !== '') {
+      this.#copy(ID_RUN);
+      this.#ascii(id);
+      this.#buf[this.#off++] = QUOTE;
+    }
+    this.#buf[this.#off++] = 0x7d; // }
+    this.#buf[this.#off++] = 0x0a; // \n
     if (this.#off >= BLOCK) this.#handOver();
     else if (this.#timer === null) {
       this.#timer = setTimeout(() => this.flush(), FLUSH_MS);

@@ -11,6 +11,17 @@ import type { Clock, UpstreamConn, UpstreamUser } from './upstream.js';
 
 export type ProxyFailure = 'refused' | 'timeout' | 'bad-response';
 
+/**
+ * Why an exchange failed on the app's side, as the metrics count it (index into
+ * Target.upstreamErrors): refused (nothing listens), timeout (upstreamTimeoutMs), reset (the
+ * connection broke), protocol (the app sent something that is not a valid answer).
+ */
+export const UPSTREAM_ERROR_KINDS = ['refused', 'timeout', 'reset', 'protocol'] as const;
+const REFUSED = 0;
+const TIMEOUT = 1;
+const RESET = 2;
+const PROTOCOL = 3;
+
 /** The one place where an upstream failure becomes a status code. */
 export function statusFor(kind: ProxyFailure): number {
   return kind === 'timeout' ? 504 : 502;
@@ -104,6 +115,8 @@ export class Exchange implements UpstreamUser {
   waitingForClient = false;
   /** Response headers a gate adds ([name, value, …]), or null. */
   addHeaders: string[] | null = null;
+  /** The request's X-Request-Id, returned to the client with the answer (see request-id.ts). */
+  id: string | undefined = undefined;
 
   constructor(
     s: ExchangeSettings,
@@ -218,6 +231,7 @@ export class Exchange implements UpstreamUser {
       // now speaks something else. The client gets a 502 (not a retry: the app answered).
       this.#dropConn();
       this.#s.logger.debug({ color: this.target.color, status }, 'upstream switched protocols unasked');
+      this.target.upstreamErrors[PROTOCOL]!++;
       this.#fail('bad-response');
       return true;
     }
@@ -236,7 +250,7 @@ export class Exchange implements UpstreamUser {
       else if (n === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
     }
     this.#framing = isHead || status === 204 || status === 304 ? 'none' : te ? 'chunked' : cl ? 'length' : 'close';
-    const headers = responseHeaders(raw, connection);
+    const headers = responseHeaders(raw, connection, this.id);
     if (this.addHeaders !== null) for (const h of this.addHeaders) headers.push(h);
     this.#sink.head(status, message, headers, this.#framing);
     return isHead;
@@ -279,6 +293,7 @@ export class Exchange implements UpstreamUser {
     const s = this.#s;
     if (this.#gotResponse || this.#sink.headSent) {
       // Cut off mid-response: the client must see it cut off too.
+      this.#countError(code);
       this.#sink.abort();
       this.#finish(0);
       return;
@@ -307,12 +322,22 @@ export class Exchange implements UpstreamUser {
     }
     const kind: ProxyFailure = this.#timedOut ? 'timeout' : code === 'ECONNREFUSED' ? 'refused' : 'bad-response';
     s.logger.debug({ code, color: target.color, kind }, 'upstream error');
+    this.#countError(code);
     this.#fail(kind);
+  }
+
+  /** One failed exchange for the metrics, by what ended it (retries that then worked are not failures). */
+  #countError(code: string): void {
+    const kind = this.#timedOut ? TIMEOUT : code === 'ECONNREFUSED' ? REFUSED : code === 'HPE' ? PROTOCOL : RESET;
+    this.target.upstreamErrors[kind]!++;
   }
 
   #retry(): void {
     if (this.finished) return;
-    if (this.#overflow) return this.#fail('refused');
+    if (this.#overflow) {
+      this.target.upstreamErrors[REFUSED]!++;
+      return this.#fail('refused');
+    }
     if (!this.#bodyDone) {
       // The body is still arriving: wait for it (or for the cap) before replaying.
       this.#retryOnBodyEnd = true;
@@ -325,12 +350,9 @@ export class Exchange implements UpstreamUser {
   #fail(kind: ProxyFailure): void {
     const body = failureBody(kind, this.target.color, this.#s.upstreamTimeoutMs);
     const status = statusFor(kind);
-    this.#sink.head(
-      status,
-      kind === 'timeout' ? 'Gateway Timeout' : 'Bad Gateway',
-      ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'],
-      this.method === 'HEAD' ? 'none' : 'length',
-    );
+    const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'];
+    if (this.id !== undefined) headers.push('X-Request-Id', this.id);
+    this.#sink.head(status, kind === 'timeout' ? 'Gateway Timeout' : 'Bad Gateway', headers, this.method === 'HEAD' ? 'none' : 'length');
     if (this.method !== 'HEAD') this.#sink.body(Buffer.from(body));
     this.#sink.end();
     this.#finish(status);

@@ -51,8 +51,9 @@ export class FrontRequest implements RequestHead {
   received = false;
   /** The answer is complete (or abandoned). */
   answered = false;
-  /** Set by the handlers for the access log. */
+  /** Set by the handlers for the access log and the metrics: the Host and its route (null: refused before routing). */
   host = '';
+  route: 'live' | 'next' | null = null;
   started = 0;
 
   constructor(method: string, url: string, maj: number, min: number, raw: string[], upgrade: boolean, keepAlive: boolean) {

@@ -34,16 +34,20 @@ export interface ForwardedInfo {
 /**
  * The upstream response's headers as a raw [name, value, …] list for res.writeHead,
  * without hop-by-hop headers. Raw form keeps duplicates (Set-Cookie) and the app's casing.
+ * With `requestId`, the app's own X-Request-Id gives way to it: the client sees one id, the
+ * one in bgproxy's access log (an app that echoes what it was sent loses nothing).
  */
-export function responseHeaders(rawHeaders: string[], connection: string | string[] | undefined): string[] {
+export function responseHeaders(rawHeaders: string[], connection: string | string[] | undefined, requestId?: string): string[] {
   const listed = connectionListed(connection);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || (listed.length > 0 && listed.includes(lower))) continue;
+    if (requestId !== undefined && name.length === 12 && lower === 'x-request-id') continue;
     out.push(name, rawHeaders[i + 1]!);
   }
+  if (requestId !== undefined) out.push('X-Request-Id', requestId);
   return out;
 }
 
@@ -62,12 +66,15 @@ export interface UpstreamHeadOptions {
   strip?: readonly string[];
   /** Request headers a gate sets, replacing the client's of the same name. */
   set?: ReadonlyArray<readonly [string, string]>;
+  /** The request's id (see request-id.ts): sent as X-Request-Id instead of any the client sent. */
+  requestId?: string;
 }
 
 /**
  * The request head sent to the app, as one string: the client's headers without hop-by-hop
  * ones (and those its Connection header lists), Expect (answered here), X-Forwarded-* set
- * by us (extended only for trusted proxies), the body framing kept honest (a chunked body
+ * by us (extended only for trusted proxies), X-Request-Id set by us (request-id.ts decides
+ * whether a trusted proxy's is kept), the body framing kept honest (a chunked body
  * stays chunked, never Content-Length with a body behind it). Always HTTP/1.1 keep-alive.
  */
 export function upstreamHead(method: string, url: string, raw: string[], o: UpstreamHeadOptions): string {
@@ -118,6 +125,9 @@ export function upstreamHead(method: string, url: string, raw: string[], o: Upst
       case 'x-real-ip':
         if (!trusted) continue;
         break;
+      case 'x-request-id':
+        if (o.requestId !== undefined) continue;
+        break;
     }
     head += `${name}: ${value}\r\n`;
   }
@@ -129,6 +139,7 @@ export function upstreamHead(method: string, url: string, raw: string[], o: Upst
   head += `X-Forwarded-For: ${xff === undefined ? remote : `${xff}, ${remote}`}\r\n`;
   if (!hasProto) head += `X-Forwarded-Proto: ${o.fwd.proto}\r\n`;
   if (!hasXHost && host !== undefined && host !== '') head += `X-Forwarded-Host: ${host}\r\n`;
+  if (o.requestId !== undefined) head += `X-Request-Id: ${o.requestId}\r\n`;
   if (set !== undefined) for (const [n, v] of set) head += `${n}: ${v}\r\n`;
   if (o.body === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
   if (o.upgrade !== undefined) head += `Connection: upgrade\r\nUpgrade: ${o.upgrade}\r\n`;

@@ -7,12 +7,14 @@ import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:ht
 import type { Socket } from 'node:net';
 import type { Color, LimitsConfig, Role, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import type { RequestCounts } from '../metrics/requests.js';
 import { AccessLog } from './access-log.js';
 import { type BodyKind, Exchange, type ExchangeOwner, type ExchangeSettings, type Framing, type Sink, type Source } from './exchange.js';
 import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type RequestHead } from './front.js';
 import type { Answer, Forward, Gate, RequestView, Verdict, Wait } from './gate.js';
 import { upstreamHead } from './headers.js';
 import { normalizeHost } from './host.js';
+import { requestIds } from './request-id.js';
 import type { Router } from './router.js';
 import type { Target } from './target.js';
 import { tunnel } from './tunnel.js';
@@ -41,6 +43,8 @@ export interface HandlerOptions {
   limits?: LimitsConfig;
   /** Policies asked in order before a request is forwarded (see gate.ts). */
   gates?: readonly Gate[];
+  /** Where each request is counted for the metrics (null: metrics off). */
+  metrics?: RequestCounts | null;
 }
 
 /** What a config reload may change in the handlers; requests from then on use it. */
@@ -66,10 +70,11 @@ interface Scan {
   teValue: string | undefined;
   contentLength: string | undefined;
   upgrade: string | undefined;
+  requestId: string | undefined;
 }
 
 function scan(raw: string[]): Scan {
-  const s: Scan = { hosts: 0, host: undefined, te: 0, teValue: undefined, contentLength: undefined, upgrade: undefined };
+  const s: Scan = { hosts: 0, host: undefined, te: 0, teValue: undefined, contentLength: undefined, upgrade: undefined, requestId: undefined };
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     switch (name.length) {
@@ -81,6 +86,9 @@ function scan(raw: string[]): Scan {
         break;
       case 7:
         if (name.toLowerCase() === 'upgrade') s.upgrade ??= raw[i + 1];
+        break;
+      case 12:
+        if (name.toLowerCase() === 'x-request-id') s.requestId ??= raw[i + 1];
         break;
       case 14:
         if (name.toLowerCase() === 'content-length') s.contentLength ??= raw[i + 1];
@@ -120,6 +128,8 @@ interface Admitted {
   noHost: boolean;
   body: BodyKind;
   upgrade: string | undefined;
+  /** X-Request-Id: a trusted proxy's when well formed, else a new one (request-id.ts). */
+  id: string;
 }
 
 interface Refusal {
@@ -219,6 +229,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   const gates = opts.gates ?? [];
   const log = opts.accessLog ? new AccessLog(opts.logger) : null;
   const accessLog = log?.enabled ? log : null;
+  const metrics = opts.metrics ?? null;
 
   function configure(s: HandlerSettings): void {
     router = s.router;
@@ -226,8 +237,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     trusted = trustedSet(s.trustProxy);
   }
 
-  /** The checks every request and upgrade passes, in one place: limits, framing, Host, route. */
-  function admit(head: RequestHead): Admitted | Refusal {
+  /** The checks every request and upgrade passes, in one place: limits, framing, Host, route; its id. */
+  function admit(head: RequestHead, isTrusted: boolean): Admitted | Refusal {
     if (head.raw.length > 2 * maxHeaders) return { status: 431, reason: 'too many header fields' };
     let url = head.url;
     if (url.length > maxUrl) return { status: 414, reason: 'request target too long' };
@@ -263,7 +274,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     const route = router.route(host);
     if (route === 'reject') return { status: 421, reason: 'unknown host' };
     const body: BodyKind = s.te > 0 ? 'chunked' : s.contentLength !== undefined && s.contentLength !== '0' ? 'length' : 'none';
-    return { host, route, url, hostOverride, noHost: hostValue === undefined, body, upgrade: s.upgrade };
+    const id = requestIds.of(s.requestId, isTrusted);
+    return { host, route, url, hostOverride, noHost: hostValue === undefined, body, upgrade: s.upgrade, id };
   }
 
   function prepare(head: RequestHead, a: Admitted, target: Target, socket: Socket, isTrusted: boolean, fwd: Forward | null, upgrade: boolean): string {
@@ -276,6 +288,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
       ...(a.noHost ? { fallbackHost: `127.0.0.1:${target.port}` } : {}),
       ...(fwd?.stripRequestHeaders ? { strip: fwd.stripRequestHeaders } : {}),
       ...(fwd?.setRequestHeaders ? { set: fwd.setRequestHeaders } : {}),
+      requestId: a.id,
     });
   }
 
@@ -302,6 +315,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     const target = fwd?.color !== undefined ? table.targetOf(fwd.color) : table.targetFor(a.route);
     const ex = new Exchange(settings, target, a.route, head.method, prepare(head, a, target, socket, isTrusted, fwd, false), a.body, sink, source, owner);
     if (fwd?.addResponseHeaders) ex.addHeaders = fwd.addResponseHeaders.flat();
+    ex.id = a.id;
     return ex;
   }
 
@@ -309,12 +323,13 @@ export function createHandlers(opts: HandlerOptions): Handlers {
 
   const front: FrontHandlers = {
     request(conn: FrontConn, req: FrontRequest): void {
-      const a = admit(req);
+      const isTrusted = trusted.has(conn.socket.remoteAddress ?? '');
+      const a = admit(req, isTrusted);
       // 421 leaves the request well framed; other refusals close, so an unread body is never read as a request.
       if ('status' in a) return conn.answer(req, a.status, [], `bgproxy: ${a.reason}\n`, a.status !== 421);
       req.host = a.host;
       req.url = a.url;
-      const isTrusted = trusted.has(conn.socket.remoteAddress ?? '');
+      req.route = a.route;
       const v = check(req, a, conn.socket, isTrusted);
       if (v === null || v.kind !== 'wait') return forwardFront(conn, req, a, isTrusted, v);
       conn.hold();
@@ -329,37 +344,44 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     },
     done(_conn: FrontConn, req: FrontRequest, status: number): void {
       const ex = req.exchange;
-      if (accessLog !== null && ex !== null) accessLog.write(req.method, req.host, req.url, status, ex.target.color, performance.now() - req.started);
+      if (accessLog === null && metrics === null) return;
+      const ms = performance.now() - req.started;
+      if (ex !== null) accessLog?.write(req.method, req.host, req.url, status, ex.target.color, ms, false, ex.id);
+      metrics?.request(req.route, ex === null ? null : ex.target.color, status, ms / 1000);
     },
   };
 
   function forwardFront(conn: FrontConn, req: FrontRequest, a: Admitted, isTrusted: boolean, v: Verdict | null): void {
-    if (v !== null && v.kind === 'answer') return conn.answer(req, v.status, v.headers ?? [], v.body, v.close === true);
+    if (v !== null && v.kind === 'answer') return conn.answer(req, v.status, withId(v.headers, a.id), v.body, v.close === true);
     conn.forward(req, exchange(req, a, conn.socket, isTrusted, v, conn, conn, conn));
   }
 
   function upgradeSocket(head: RequestHead, socket: Socket, rest: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const a = admit(head);
+    const isTrusted = trusted.has(socket.remoteAddress ?? '');
+    const a = admit(head, isTrusted);
     if ('status' in a) {
+      metrics?.upgrade(null, null, a.status);
       socket.end(answerHead(a.status, [], 0));
       return;
     }
     if (head.method === 'CONNECT' || a.upgrade === undefined) {
+      metrics?.upgrade(a.route, null, 400);
       socket.end(answerHead(400, [], 0));
       return;
     }
-    const isTrusted = trusted.has(socket.remoteAddress ?? '');
     const go = (v: Verdict | null): void => {
         if (v !== null && v.kind === 'answer') {
           const body = typeof v.body === 'string' ? Buffer.from(v.body) : v.body;
-          socket.end(Buffer.concat([Buffer.from(answerHead(v.status, v.headers ?? [], body.length)), body]));
+          metrics?.upgrade(a.route, null, v.status);
+          socket.end(Buffer.concat([Buffer.from(answerHead(v.status, withId(v.headers, a.id), body.length)), body]));
           return;
         }
         const fwd = v !== null && v.kind === 'forward' ? v : null;
         const target = fwd?.color !== undefined ? table.targetOf(fwd.color) : table.targetFor(a.route);
         target.trackSocket(socket);
-        accessLog?.write(head.method, a.host, a.url, 101, target.color, 0, true);
+        accessLog?.write(head.method, a.host, a.url, 101, target.color, 0, true, a.id);
+        metrics?.upgrade(a.route, target.color, 101);
         tunnel(socket, {
           port: target.port,
           head: prepare(head, a, target, socket, isTrusted, fwd, true),
@@ -367,7 +389,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
           upstreamTimeoutMs: settings.upstreamTimeoutMs,
           logger: settings.logger,
           color: target.color,
-          addHeaders: fwd?.addResponseHeaders?.flat(),
+          addHeaders: [...(fwd?.addResponseHeaders?.flat() ?? []), 'X-Request-Id', a.id],
         });
     };
     const v = check(head, a, socket, isTrusted);
@@ -381,17 +403,25 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   function request(req: IncomingMessage, res: ServerResponse): void {
     const head = headOf(req, false);
     const started = performance.now();
-    const a = admit(head);
-    if ('status' in a) return plain(res, a.status, [], `bgproxy: ${a.reason}\n`, a.status !== 421);
     const socket = req.socket;
     const isTrusted = trusted.has(socket.remoteAddress ?? '');
+    const a = admit(head, isTrusted);
+    if ('status' in a) {
+      metrics?.request(null, null, a.status, (performance.now() - started) / 1000);
+      return plain(res, a.status, [], `bgproxy: ${a.reason}\n`, a.status !== 421);
+    }
     const go = (v: Verdict | null): void => {
-        if (v !== null && v.kind === 'answer') return plain(res, v.status, v.headers ?? [], v.body, v.close === true);
+        if (v !== null && v.kind === 'answer') {
+          metrics?.request(a.route, null, v.status, (performance.now() - started) / 1000);
+          return plain(res, v.status, withId(v.headers, a.id), v.body, v.close === true);
+        }
         const sink = new ResponseSink(res);
         const source: Source = { pauseBody: () => req.pause(), resumeBody: () => req.resume() };
         const owner = {
           exchangeDone: (ex: Exchange): void => {
-            accessLog?.write(head.method, a.host, a.url, ex.status, ex.target.color, performance.now() - started);
+            const ms = performance.now() - started;
+            accessLog?.write(head.method, a.host, a.url, ex.status, ex.target.color, ms, false, a.id);
+            metrics?.request(a.route, ex.target.color, ex.status, ms / 1000);
           },
         };
         const ex = exchange(head, a, socket, isTrusted, v, sink, source, owner);
@@ -417,6 +447,11 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   }
 
   return { front, request, upgrade, configure, flush: () => accessLog?.close() };
+}
+
+/** A gate's answer headers with the request's X-Request-Id (answers are the slow path). */
+function withId(headers: Answer['headers'], id: string): ReadonlyArray<readonly [string, string]> {
+  return [...(headers ?? []), ['X-Request-Id', id]];
 }
 
 /** A host's parsed request as the engine's request head. */

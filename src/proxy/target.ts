@@ -16,6 +16,8 @@ export class Target {
   readonly #byRole: Record<Role, number> = { live: 0, next: 0 };
   #served = 0;
   #errors5xx = 0;
+  /** Failed exchanges by UPSTREAM_ERROR_KINDS (exchange.ts), for the metrics. */
+  readonly upstreamErrors = new Float64Array(4);
   readonly #sockets = new Set<Socket>();
   readonly #waiters = new Set<() => void>();
 

@@ -38,6 +38,8 @@ export class Supervisor {
   readonly #apps = new Map<Color, AppProcess>();
   readonly #queues = new Map<Color, Promise<void>>();
   readonly #onState: (color: Color, state: AppState) => void;
+  /** Crash restarts of the AppProcess objects each color had before its current one. */
+  readonly #earlierRestarts: Record<Color, number> = { blue: 0, green: 0 };
 
   constructor(config: ConfigSource, logger: Logger, onState: (color: Color, state: AppState) => void) {
     this.#config = config;
@@ -69,6 +71,11 @@ export class Supervisor {
 
   get(color: Color): AppProcess | null {
     return this.#apps.get(color) ?? null;
+  }
+
+  /** Crash restarts of `color`'s app since serve started (each start makes a new AppProcess). */
+  restartsTotal(color: Color): number {
+    return this.#earlierRestarts[color] + (this.#apps.get(color)?.restarts ?? 0);
   }
 
   snapshot(color: Color): AppSnapshot | null {
@@ -107,6 +114,8 @@ export class Supervisor {
       old.removeAllListeners('state');
     } else await this.#stopLeftover(color);
     const app = this.#make(color, id);
+    // In the same turn as the swap, so restartsTotal never counts the old one twice.
+    if (old) this.#earlierRestarts[color] += old.restarts;
     this.#apps.set(color, app);
     await app.start();
   }

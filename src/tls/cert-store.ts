@@ -35,6 +35,11 @@ export class CertStore {
     return this.#own;
   }
 
+  /** Each name served ("*.suffix" for a wildcard) with the certificate a handshake for it gets. */
+  served(): Array<[name: string, cert: Certificate]> {
+    return [...this.#exact, ...[...this.#wild].map(([k, c]): [string, Certificate] => [`*.${k}`, c])];
+  }
+
   #rebuild(): void {
     const exact = new Map<string, Certificate>();
     const wild = new Map<string, Certificate>();

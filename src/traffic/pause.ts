@@ -37,6 +37,8 @@ export class PauseGate implements Gate {
   #released = 0;
   #timedOut = 0;
   #refused = 0;
+  /** Requests held since start, every pause counted (the metrics). */
+  #held = 0;
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -62,6 +64,7 @@ export class PauseGate implements Gate {
     if (b === undefined || now - b.opened >= BUCKET_MS) b = this.#open(now);
     b.count++;
     this.#waiting++;
+    this.#held++;
     return b.verdict;
   }
 
@@ -112,6 +115,11 @@ export class PauseGate implements Gate {
       this.#timedOut += b.count;
     }
     if (i > 0) this.#buckets = this.#buckets.slice(i);
+  }
+
+  /** For the metrics: whether paused, how many wait now, how many were held since start. */
+  counts(): { paused: boolean; waiting: number; held: number } {
+    return { paused: this.#paused !== null, waiting: this.#waiting, held: this.#held };
   }
 
   info(): PauseInfo | null {

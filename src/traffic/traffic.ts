@@ -248,6 +248,11 @@ export class TrafficControls {
 
   // --- status --------------------------------------------------------------------------
 
+  /** The pause's counts, for the metrics. */
+  pauseCounts(): { paused: boolean; waiting: number; held: number } {
+    return this.#pause.counts();
+  }
+
   status(): TrafficStatus {
     const config = this.#host.config();
     const rule = (r: Config['access']['live']) => (r === null ? null : { allow: r.allow, basicAuthUser: r.basicAuth?.user ?? null });

@@ -7,11 +7,11 @@ import t, { type Test } from 'tap';
 import { createLogger } from '../../src/log.js';
 import { AccessLog } from '../../src/proxy/access-log.js';
 
-type Entry = [method: string, host: string, path: string, status: number, color: string, ms: number, upgrade: boolean];
+type Entry = [method: string, host: string, path: string, status: number, color: string, ms: number, upgrade: boolean, id: string];
 
 /** The line as pino-style string building wrote it before the access log wrote bytes itself. */
-function reference(bindings: string, time: number, [method, host, p, status, color, ms, upgrade]: Entry): string {
-  const tail = upgrade ? '"upgrade":true' : `"ms":${Math.round(ms * 10) / 10}`;
+function reference(bindings: string, time: number, [method, host, p, status, color, ms, upgrade, id]: Entry): string {
+  const tail = (upgrade ? '"upgrade":true' : `"ms":${Math.round(ms * 10) / 10}`) + (id === '' ? '' : `,"id":${JSON.stringify(id)}`);
   return `{"level":30,"time":${time}${bindings},"component":"access","method":"${method}","host":${JSON.stringify(host)},"path":${JSON.stringify(p)},"status":${status},"color":"${color}",${tail}}`;
 }
 
@@ -23,6 +23,8 @@ const entry = fc.tuple(
   fc.constantFrom('blue', 'green'),
   fc.oneof(fc.double({ min: 0, max: 1e7, noNaN: true }), fc.constantFrom(0, 0.04, 0.05, 0.95, 12.35, 999.96)),
   fc.boolean(),
+  // A request id: generated (32 hex), or a trusted proxy's well-formed one; none for lines written without.
+  fc.oneof(fc.constant(''), fc.stringMatching(/^[0-9a-f]{32}$/), fc.stringMatching(/^[A-Za-z0-9._:+=/@-]{1,128}$/)),
 );
 
 function check(t: Test, bindings: string, lines: string[], entries: Entry[]): void {
@@ -91,7 +93,7 @@ t.test('a destination that cannot keep up: bounded memory, then one warning that
   const log = new AccessLog(logger);
   t.teardown(() => log.close());
   const total = 20_000;
-  for (let i = 0; i < total; i++) log.write('GET', 'shop.test', `/p/${i}`, 200, 'blue', 1.5, false);
+  for (let i = 0; i < total; i++) log.write('GET', 'shop.test', `/p/${i}`, 200, 'blue', 1.5, false, '0123456789abcdef0123456789abcdef');
   log.flush();
 
   // Now the reader comes: everything pending arrives, then the warning.
