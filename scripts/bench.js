@@ -11,6 +11,9 @@
 //                         [--profile DIR]   (instead: bgproxy under --cpu-prof, log on and off)
 //                         [--baseline DIR]  (another bgproxy checkout, built, as 'bgproxy-base' in the same
 //                                            rounds: a before/after of a change in one interleaved run)
+//                         [--skip-cutovers] (throughput rounds only)
+// 'bgproxy-metrics' is bgproxy with metrics.listen on (and the access log), in the same rounds:
+// the cost of counting every request for Prometheus.
 import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -40,6 +43,7 @@ const { values: flags } = parseArgs({
     upstreams: { type: 'string', default: 'static,node,tls' },
     profile: { type: 'string' },
     baseline: { type: 'string' },
+    'skip-cutovers': { type: 'boolean', default: false },
   },
 });
 const ROUND_S = Number(flags.duration);
@@ -250,6 +254,11 @@ async function startBgproxy(name, bluePort, greenPort, extra = [], env = {}, edi
     if (Date.now() > until || child.exitCode !== null) throw new Error(`${name} did not start: ${readFileSync(log, 'utf8').slice(-1000)}`);
     await sleep(50);
   }
+}
+
+/** metrics.listen on a port of its own (bound on 127.0.0.1:0: nobody scrapes during the rounds). */
+function withMetrics(cfg) {
+  cfg.metrics = { listen: '127.0.0.1:0' };
 }
 
 /** One of the reference forwarders in bench/ (plain Node, no bgproxy code) in front of `upstreamPort`. */
@@ -482,8 +491,10 @@ async function main() {
   const bg = {
     static: await startBgproxy('bg-static', staticL.port, greenPort),
     'static-nolog': await startBgproxy('bg-static-nolog', staticL.port, greenPort),
+    'static-metrics': await startBgproxy('bg-static-metrics', staticL.port, greenPort, [], {}, withMetrics),
     node: await startBgproxy('bg-node', bluePort, greenPort),
     'node-nolog': await startBgproxy('bg-node-nolog', bluePort, greenPort),
+    'node-metrics': await startBgproxy('bg-node-metrics', bluePort, greenPort, [], {}, withMetrics),
     ...(BASE_BIN
       ? {
           'static-base': await startBgproxy('bg-static-base', staticL.port, greenPort, [], {}, undefined, BASE_BIN),
@@ -550,6 +561,7 @@ async function main() {
       { name: 'direct', port: upPort, pids: () => [] },
       { name: 'bgproxy', port: bg[up].port, pids: () => [bg[up].pid] },
       { name: 'bgproxy-no-log', port: bg[`${up}-nolog`].port, pids: () => [bg[`${up}-nolog`].pid] },
+      { name: 'bgproxy-metrics', port: bg[`${up}-metrics`].port, pids: () => [bg[`${up}-metrics`].pid] },
     ];
     if (bg[`${up}-base`]) targets.push({ name: 'bgproxy-base', port: bg[`${up}-base`].port, pids: () => [bg[`${up}-base`].pid] });
     if (ng) targets.push({ name: 'nginx', port: ng.ports[up], pids: nginxPids });
@@ -561,6 +573,7 @@ async function main() {
     results.throughput[up] = await throughput(up, targets);
   }
 
+  if (flags['skip-cutovers']) return finish(results, started);
   // Cutovers: bgproxy (bg-node root: blue and green example apps) vs nginx reload.
   say('\n== cutover switch time (command issued -> first answer from the new color), 5 each ==');
   const cutRoot = bg.node;
@@ -587,6 +600,10 @@ async function main() {
       say(`  nginx   ${kind.padEnd(27)} ${n.requests} requests, ${n.errors} errors ${JSON.stringify(n.errorKinds)}`);
     }
   }
+  finish(results, started);
+}
+
+function finish(results, started) {
   results.totalSeconds = Math.round((Date.now() - started) / 1000);
   mkdirSync(path.join(PKG, 'bench'), { recursive: true });
   writeFileSync(path.join(PKG, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -645,6 +662,8 @@ function targetsTable(r) {
     if (up === 'static' && ref) add(`bgproxy (access log on) >= 1.0x the fastest reference forwarder (${ref.name})`, `${(t.bgproxy.rps / ref.rps).toFixed(2)}x`, t.bgproxy.rps >= ref.rps);
     if (up === 'static' && t.bgproxy.cpuMsPer1k !== null) add('proxy CPU <= 60 ms per 1,000 requests (static, access log on)', `${t.bgproxy.cpuMsPer1k.toFixed(1)} ms`, t.bgproxy.cpuMsPer1k <= 60);
     add(`access log costs <= 5% of throughput, ${up} upstream`, `${((1 - t.bgproxy.rps / t['bgproxy-no-log'].rps) * 100).toFixed(1)}%`, t.bgproxy.rps >= 0.95 * t['bgproxy-no-log'].rps);
+    const m = t['bgproxy-metrics'];
+    if (m) add(`metrics on cost <= 3% of throughput (issue 25), ${up} upstream`, `${((1 - m.rps / t.bgproxy.rps) * 100).toFixed(1)}% (CPU/1k ${m.cpuMsPer1k?.toFixed(1)} vs ${t.bgproxy.cpuMsPer1k?.toFixed(1)} ms)`, m.rps >= 0.97 * t.bgproxy.rps);
     add(`p99 <= 3x nginx's, ${up} upstream`, p === null ? 'no nginx' : `${p.toFixed(2)}x (${t.bgproxy.p99.toFixed(1)} vs ${t.nginx.p99.toFixed(1)} ms)`, p === null ? null : p <= 3);
     add(`RSS after load <= 80 MB, ${up} upstream`, `${t.bgproxy.rssMb.toFixed(1)} MB (idle before load ${t.bgproxy.rssIdleMb.toFixed(1)} MB; private/anon after load ${t.bgproxy.anonMb.toFixed(1)} MB)`, t.bgproxy.rssMb <= 80);
   }

@@ -1,9 +1,12 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import t, { type Test } from 'tap';
 import { type Backend, startBackend } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { parseMetrics, promtool, scrape, select, sample } from '../helpers/metrics.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { issueCert, makeCa } from '../helpers/tls.js';
 
 /** Answers its color; /missing is a 404, /slow waits 30 ms. */
 function app(color: string): http.RequestListener {
@@ -149,4 +152,29 @@ t.test('upstream errors by kind; pause counts; the listener serves only /metrics
   t.equal(head.body, '');
   const pub = await request(proxy.port, 'live.test', { path: '/metrics' });
   t.equal(pub.body, 'blue\n', 'the public port proxies /metrics to the app like any path');
+});
+
+t.test('the expiry of the certificate served for each TLS host', async (t) => {
+  const ca = makeCa(t);
+  const shop = issueCert(ca, 'shop', ['live.test', 'next.live.test'], 1);
+  const wild = issueCert(ca, 'wild', ['*.api.test'], 2);
+  const blue = await startBackend(t, app('blue'));
+  const green = await startBackend(t, app('green'));
+  const proxy = await startProxy(t, {
+    blue,
+    green,
+    settings: { metrics: { listen: '127.0.0.1:0' }, tls: { listen: '127.0.0.1:0', redirectHttp: false, certificates: [shop, wild] } },
+  });
+  const s = parseMetrics((await scrape(proxy.metricsListen!)).body);
+  const expiry = (file: string): number => Math.floor(new Date(new X509Certificate(readFileSync(file)).validTo).getTime() / 1000);
+  const series = select(s, 'bgproxy_tls_certificate_expiry_timestamp_seconds');
+  t.same(
+    series.map((x) => [x.labels.host, x.value]).sort(),
+    [
+      ['*.api.test', expiry(wild.cert)],
+      ['live.test', expiry(shop.cert)],
+      ['next.live.test', expiry(shop.cert)],
+    ],
+  );
+  t.ok(series.every((x) => x.value > Date.now() / 1000), 'in the future');
 });
