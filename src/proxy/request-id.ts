@@ -29,19 +29,25 @@ export function wellFormedRequestId(id: string): boolean {
   return true;
 }
 
-/** Makes ids; one per process is enough (see requestIds). */
+/**
+ * Makes ids; one per process is enough (see requestIds). Random bytes are drawn and hex-encoded
+ * 256 ids at a time: an id is then a slice of that string (a few ns), where encoding 16 bytes
+ * per request cost ~0.5 µs (measured on the 2-core VM).
+ */
 export class RequestIds {
   readonly #block = Buffer.allocUnsafeSlow(PER_BLOCK * ID_BYTES);
+  #hex = '';
   #next = PER_BLOCK;
 
   /** A fresh id: 32 lower-case hex characters. */
   generate(): string {
     if (this.#next === PER_BLOCK) {
       randomFillSync(this.#block);
+      this.#hex = this.#block.toString('hex');
       this.#next = 0;
     }
-    const off = this.#next++ * ID_BYTES;
-    return this.#block.toString('hex', off, off + ID_BYTES);
+    const off = this.#next++ * 2 * ID_BYTES;
+    return this.#hex.slice(off, off + 2 * ID_BYTES);
   }
 
   /** The id of a request: the one a trusted proxy sent when well formed, else a new one. */

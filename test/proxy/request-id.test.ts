@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import WebSocket from 'ws';
 import { Bgproxy } from '../../src/bgproxy.js';
 import { loadConfig } from '../../src/config.js';
-import { wellFormedRequestId } from '../../src/proxy/request-id.js';
+import { RequestIds, wellFormedRequestId } from '../../src/proxy/request-id.js';
 import { startServer } from '../../src/serve.js';
 import { type Backend, startBackend } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
@@ -146,4 +146,12 @@ t.test('what counts as well formed', async (t) => {
     t.ok(wellFormedRequestId(ok), ok.slice(0, 40));
   }
   for (const bad of ['', 'x'.repeat(129), 'a b', 'a,b', 'a;b', 'a"b', 'a\\b', 'é', 'a\tb']) t.notOk(wellFormedRequestId(bad), JSON.stringify(bad));
+});
+
+t.test('generated ids: 32 hex characters, distinct across refills of the random block', async (t) => {
+  const ids = new RequestIds();
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i++) seen.add(ids.generate());
+  t.equal(seen.size, 2000);
+  t.ok([...seen].every((id) => HEX32.test(id)));
 });
