@@ -179,8 +179,8 @@ t.test('the cookie goes into the 101 head exactly, whether the app sends its fir
     });
     t.match(
       got,
-      /^HTTP\/1\.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\nset-cookie: bgproxy_canary=[a-z0-9]+-\d+; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax\r\n\r\nfirst-bytes$/,
-      `${name}: the app's head, the cookie, the blank line, then the app's bytes untouched`,
+      /^HTTP\/1\.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\nset-cookie: bgproxy_canary=[a-z0-9]+-\d+; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax\r\nX-Request-Id: [0-9a-f]{32}\r\n\r\nfirst-bytes$/,
+      `${name}: the app's head, the cookie, the request id, the blank line, then the app's bytes untouched`,
     );
   }
 });
