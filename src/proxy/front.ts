@@ -103,6 +103,7 @@ const LAST_CHUNK = '0\r\n\r\n';
 const PAUSE_UPSTREAM = 1; // the upstream socket is full
 const PAUSE_QUEUE = 2; // a request waits for the one before it
 const PAUSE_DRAIN = 4; // the client is not reading our answer
+const PAUSE_UPGRADE = 8; // an upgrade waits for the answers before it; what follows is not HTTP
 
 export class FrontConn implements Sink, Source {
   readonly socket: net.Socket;
@@ -115,6 +116,8 @@ export class FrontConn implements Sink, Source {
   #reading: FrontRequest | null = null;
   /** An upgrade request whose head was just read: handed over once the parser says where it ends. */
   #upgrade: FrontRequest | null = null;
+  /** An upgrade request read behind unanswered ones: handed over when its turn comes. */
+  #waitingUpgrade: { req: FrontRequest; rest: Buffer } | null = null;
   #headers: string[] = [];
   #url = '';
   #paused = 0;
@@ -265,17 +268,32 @@ export class FrontConn implements Sink, Source {
   }
 
   #handOver(req: FrontRequest, head: Buffer): void {
-    this.upgraded = true;
     this.#reading = null;
     this.requestStart = -1;
-    if (this.#queue.length > 1) {
-      // An upgrade pipelined behind an unanswered request: not worth the complexity.
-      this.socket.destroy();
+    if (this.#queue[0] !== req) {
+      // Pipelined behind unanswered requests: those are answered first (their answers are
+      // not lost); nothing more is read, as what follows belongs to the new protocol.
+      this.#waitingUpgrade = { req, rest: head };
+      this.#pause(PAUSE_UPGRADE);
       return;
     }
+    this.upgraded = true;
     if (this.#consumed) {
       this.#parser.unconsume();
       this.#consumed = false;
+      if (this.#paused !== 0) {
+        // Reading was stopped on the handle itself (waiting its turn): the stream, which
+        // reads from here on, only restarts a handle it stopped itself.
+        this.#paused = 0;
+        const h = (this.socket as unknown as { _handle: { readStart(): number; reading: boolean } | null })._handle;
+        if (h !== null) {
+          h.reading = true;
+          h.readStart();
+        }
+      }
+    } else if (this.#paused !== 0) {
+      this.#paused = 0;
+      this.socket.resume();
     }
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('drain');
@@ -536,6 +554,12 @@ export class FrontConn implements Sink, Source {
       return;
     }
     const next = this.#queue[0];
+    const waiting = this.#waitingUpgrade;
+    if (waiting !== null && next === waiting.req) {
+      this.#waitingUpgrade = null;
+      this.#handOver(waiting.req, waiting.rest);
+      return;
+    }
     if (next === undefined) {
       this.idleSince = performance.now();
       this.#resume(PAUSE_QUEUE);
