@@ -9,7 +9,7 @@ import type { Color, LimitsConfig, Role, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { AccessLog } from './access-log.js';
 import { type BodyKind, Exchange, type ExchangeOwner, type ExchangeSettings, type Framing, type Sink, type Source } from './exchange.js';
-import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type Refused, type RequestHead } from './front.js';
+import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type Refused, type RequestHead, tooLarge } from './front.js';
 import type { Answer, Forward, Gate, RequestView, Verdict, Wait } from './gate.js';
 import { upstreamHead } from './headers.js';
 import { normalizeHost } from './host.js';
@@ -21,7 +21,7 @@ import { lingerEnd, tunnel } from './tunnel.js';
 export { checkIntervalMs, FrontServer, IDLE_GRACE_MS } from './front.js';
 
 /** The defaults of config.limits. */
-export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192, pausedRequests: 10_000 };
+export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192, pausedRequests: 10_000, maxBodyBytes: 64 * 1024 * 1024 };
 
 export interface RouteTable {
   /** The target that `role` points at right now. */
@@ -221,7 +221,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   const { table } = opts;
   const settings = opts.exchange;
   let router = opts.router;
-  let { maxHeaders, maxUrlBytes: maxUrl } = opts.limits ?? DEFAULT_LIMITS;
+  let { maxHeaders, maxUrlBytes: maxUrl, maxBodyBytes } = opts.limits ?? DEFAULT_LIMITS;
   let trusted = trustedSet(opts.trustProxy);
   const gates = opts.gates ?? [];
   const log = opts.accessLog ? new AccessLog(opts.logger) : null;
@@ -229,7 +229,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
 
   function configure(s: HandlerSettings): void {
     router = s.router;
-    ({ maxHeaders, maxUrlBytes: maxUrl } = s.limits ?? DEFAULT_LIMITS);
+    ({ maxHeaders, maxUrlBytes: maxUrl, maxBodyBytes } = s.limits ?? DEFAULT_LIMITS);
     trusted = trustedSet(s.trustProxy);
   }
 
@@ -272,6 +272,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     // TRACE echoes the request back (cookies, credentials our gates added): refused like nginx.
     if (head.method === 'TRACE') return { status: 405, reason: 'TRACE is not allowed', headers: ALLOW };
     const body: BodyKind = s.te > 0 ? 'chunked' : s.contentLength !== undefined && s.contentLength !== '0' ? 'length' : 'none';
+    // A declared body over the limit is refused before anything reaches the app (nginx's client_max_body_size).
+    if (body === 'length' && !head.upgrade && tooLarge(head.raw, maxBodyBytes)) return { status: 413, reason: 'request body too large' };
     return { host, route, url, hostOverride, noHost: hostValue === undefined, body, upgrade: s.upgrade };
   }
 
@@ -291,7 +293,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     if (upgradeBody !== undefined) set = [...(set ?? []), ['Content-Length', String(upgradeBody.length)]];
     return upstreamHead(head.method, a.url, head.raw, {
       fwd: { remoteAddress: socket.remoteAddress ?? '', trusted: isTrusted, proto: enc ? 'https' : 'http' },
-      body: upgrade ? 'none' : a.body,
+      // A buffered chunked body reaches the app de-chunked; the exchange adds its Content-Length.
+      body: upgrade ? 'none' : a.body === 'chunked' && settings.buffering?.requests === true ? 'length' : a.body,
       ...(upgrade && a.upgrade !== undefined ? { upgrade: a.upgrade } : {}),
       ...(a.hostOverride !== undefined ? { host: a.hostOverride } : {}),
       ...(a.noHost ? { fallbackHost: `127.0.0.1:${target.port}` } : {}),
@@ -502,7 +505,8 @@ class ResponseSink implements Sink {
     return this.#res.headersSent;
   }
 
-  head(status: number, message: string, headers: string[], _framing: Framing): void {
+  head(status: number, message: string, headers: string[], _framing: Framing, close?: boolean): void {
+    if (close === true) headers.push('Connection', 'close');
     this.#res.writeHead(status, message, headers);
   }
 
