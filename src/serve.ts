@@ -10,6 +10,7 @@ import { type CommandHandler, ControlServer, type Emit, type Receive } from './c
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
 import { listenOn } from './proxy/front.js';
+import { H2Front } from './proxy/h2/front.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
 
 export interface ServeOptions {
@@ -205,6 +206,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     const plan = await bg.reload(readConfig());
     loaded = { at: new Date().toISOString(), stamp };
     if (server) server.configure(bg.config.timeouts, bg.config.limits);
+    if (h2 && bg.config.tls) h2.configure(bg.config.tls.h2);
     return plan;
   };
   const status = async (): Promise<Status> => ({
@@ -227,12 +229,19 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     }
   }
   let tlsServer: tls.Server | null = null;
+  let h2: H2Front | null = null;
   if (server && bg.tls && config.tls) {
     const front = server;
     // The one hand-over from TLS to HTTP: every secure socket enters the front server as
     // a connection, so routing, timeouts, drain and in-flight accounting are the plain
     // listener's.
-    tlsServer = bg.tls.createServer((socket) => front.accept(socket));
+    // h2 connections: each stream enters the front server as an HTTP/1.1 connection too.
+    const h2Front = new H2Front((socket) => front.accept(socket), config.tls.h2);
+    h2 = h2Front;
+    tlsServer = bg.tls.createServer(
+      (socket) => front.accept(socket),
+      (socket) => h2Front.serve(socket),
+    );
     front.adopt(tlsServer);
     const fd = opts.tlsListenFd;
     try {
@@ -278,7 +287,10 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       // The TLS listener (adopted by the front server) stops accepting with the plain one;
       // a handshake still in progress ends within tls.handshakeTimeoutMs, and is then
       // drained like the rest.
+      // h2 sessions get GOAWAY: their streams in flight are front connections, drained below.
+      h2?.close();
       const closed = server ? await server.close(drainMs) : { forced: false };
+      h2?.destroy();
       await bg.close(drainMs);
       await control.close();
       try {
