@@ -2,8 +2,10 @@
 // that change which color is live. One instance per root; `serve` and embedding hosts
 // both use it.
 import { EventEmitter } from 'node:events';
+import { readdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import path from 'node:path';
 import { Colors } from './colors.js';
 import { COLORS, type Color, type Config, otherColor, type Role } from './config.js';
 import { type DeployHost, type DeployOptions, type DeployProgress, type DeployResult, deploy } from './deploy/deploy.js';
@@ -208,7 +210,13 @@ export class Bgproxy extends EventEmitter {
   }
 
   /** Drains `color`, stops its app and starts it again; requests meanwhile are held. */
-  restartColor(color: Color): Promise<{ cutOff: number; drainMs: number }> {
+  async restartColor(color: Color): Promise<{ cutOff: number; drainMs: number }> {
+    const dir = path.join(this.config.root, color, 'repo', this.config.app.dir);
+    const entries = await readdir(dir).catch(() => []);
+    if (entries.length === 0 && !(await readRelease(this.config.root, color).catch(() => null))) {
+      // Nothing deployed and nothing placed there: starting the app would only fail in an empty directory.
+      throw new BgError('BG_STATE', `${color} has no release (${dir} is empty): deploy one first (bgproxy deploy)`);
+    }
     return this.#colors.restart(color, this.roleOf(color));
   }
 
@@ -342,6 +350,10 @@ export class Bgproxy extends EventEmitter {
     const prev = this.#previous ?? (await this.#previousFromHistory());
     const back = prev?.color ?? this.#roles.next;
     if (back === this.#roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
+    if (!prev && !(await readRelease(this.config.root, back).catch(() => null))) {
+      // No earlier switch and nothing deployed there: a "rollback" (even --force) would put an empty color live.
+      throw new BgError('BG_STATE', `nothing to roll back to: no earlier release was live, and ${back} holds no release`);
+    }
     if (prev?.commit) {
       const now = (await readRelease(this.config.root, back).catch(() => null))?.commit ?? null;
       if (now !== prev.commit) {

@@ -140,6 +140,23 @@ t.test('rollback brings back the previous release, and refuses when a deploy rep
   t.match(h.at(-1), { result: 'failed' });
 });
 
+t.test('rollback with nothing to roll back to says so and changes nothing, also with force', async (t) => {
+  const { proxy: p } = await startReleaseSetup(t);
+  const before = (await p.bg.status()).live;
+  for (const opts of [{}, { force: true }]) {
+    await t.rejects(p.bg.rollback(opts), { code: 'BG_STATE', message: /^nothing to roll back to: .* holds no release$/ });
+    t.equal((await p.bg.status()).live, before, `live unchanged (${JSON.stringify(opts)})`);
+  }
+  const h = (await readHistory(p.root)).filter((e) => e.action === 'rollback');
+  t.same(h.map((e) => e.result), ['failed', 'failed']);
+});
+
+t.test('restart of a color with no release refuses and starts nothing', async (t) => {
+  const { proxy: p } = await startReleaseSetup(t);
+  await t.rejects(p.bg.restartColor('green'), { code: 'BG_STATE', message: /^green has no release \(.* is empty\): deploy one first/ });
+  t.not((await p.bg.status()).colors.green.state, 'running', 'nothing started');
+});
+
 t.test('after serve restarts, rollback finds the previous release in history', async (t) => {
   const { proxy: p, commit } = await startReleaseSetup(t);
   commit('v1');
