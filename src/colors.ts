@@ -1,7 +1,7 @@
 // The two colors as bgproxy runs them: each one's upstream Target, its app process (when
 // bgproxy supervises), and whether it is fit to go live. Stopping or restarting a color
 // always drains it first.
-import { type Color, COLORS, type ConfigSource, type Role } from './config.js';
+import { COLORS, type Color, type ConfigSource, type Role } from './config.js';
 import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';

@@ -22,9 +22,51 @@ export function describe(v: Raw): string {
 export function obj(v: Raw, key: string, allowed: readonly string[]): Record<string, Raw> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(key, `must be an object, got ${describe(v)}`);
   for (const k of Object.keys(v)) {
-    if (!allowed.includes(k)) fail(key ? `${key}.${k}` : k, 'unknown key');
+    if (!allowed.includes(k)) fail(key ? `${key}.${k}` : k, unknownKey(k, allowed));
   }
   return v as Record<string, Raw>;
+}
+
+/** "unknown key (did you mean "start"?); valid keys: …" — what cargo and git say for a typo. */
+export function unknownKey(k: string, allowed: readonly string[]): string {
+  const guess = didYouMean(k, allowed);
+  return `unknown key${guess ? ` (did you mean "${guess}"?)` : ''}; valid keys: ${allowed.join(', ')}`;
+}
+
+/** The closest of `candidates` to `word` when it is close enough to be a typo, else null. */
+export function didYouMean(word: string, candidates: readonly string[]): string | null {
+  const w = word.toLowerCase();
+  let best: string | null = null;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = c.toLowerCase() === w ? 0 : editDistance(w, c.toLowerCase());
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  // A third of the word, at least one edit: "strat" -> "start", "colour" -> "colors", not "x" -> "dir".
+  return best !== null && bestDistance <= Math.max(1, Math.floor(w.length / 3)) ? best : null;
+}
+
+/** Levenshtein distance with adjacent transpositions counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** ", write 5000 without quotes" when a number came as a string: JSON numbers have no quotes. */
+function quotedNumber(v: Raw): string {
+  return typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? ` (write ${v.trim()} without quotes)` : '';
 }
 
 export function str(v: Raw, key: string, opts: { nonEmpty?: boolean } = {}): string {
@@ -35,13 +77,13 @@ export function str(v: Raw, key: string, opts: { nonEmpty?: boolean } = {}): str
 }
 
 export function int(v: Raw, key: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) fail(key, `must be an integer, got ${describe(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v)) fail(key, `must be an integer, got ${describe(v)}${quotedNumber(v)}`);
   if (v < min || v > max) fail(key, `must be between ${min} and ${max}, got ${v}`);
   return v;
 }
 
 export function num(v: Raw, key: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(key, `must be a number, got ${describe(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(key, `must be a number, got ${describe(v)}${quotedNumber(v)}`);
   if (v < min || v > max) fail(key, `must be between ${min} and ${max}, got ${v}`);
   return v;
 }
@@ -76,8 +118,9 @@ export function parseHostName(v: Raw, key: string): string {
   return s;
 }
 
-export function parsePort(v: Raw, key: string, allowZero = false): number {
-  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+/** A port: a number, or (from a flag or inside "HOST:PORT") a string of digits when `fromText`. */
+export function parsePort(v: Raw, key: string, allowZero = false, fromText = true): number {
+  const n = fromText && typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
   return int(n, key, allowZero ? 0 : 1, 65535);
 }
 

@@ -2,11 +2,12 @@
 // reads raw JSON; every component gets this frozen object.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseJsonFile } from './config-json.js';
 import {
   describe,
   fail,
-  type Listen,
   int,
+  type Listen,
   num,
   obj,
   oneOf,
@@ -21,8 +22,8 @@ import {
 import { BgError } from './errors.js';
 import { type AccessConfig, parseAccess } from './traffic/config.js';
 
-export type { AccessConfig, AccessRule } from './traffic/config.js';
 export { formatListen, type Listen, parseHostName, parseListen, parsePort } from './config-readers.js';
+export type { AccessConfig, AccessRule } from './traffic/config.js';
 
 export const COLORS = ['blue', 'green'] as const;
 export type Color = (typeof COLORS)[number];
@@ -342,7 +343,7 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
   const colorsRaw = obj(o.colors ?? {}, 'colors', COLORS);
   const port = (c: Color, dflt: number): number => {
     const co = obj(colorsRaw[c] ?? {}, `colors.${c}`, ['port']);
-    return opt(co, 'port', `colors.${c}`, (x, k) => parsePort(x, k), dflt);
+    return opt(co, 'port', `colors.${c}`, (x, k) => parsePort(x, k, false, false), dflt);
   };
   const colors = { blue: { port: port('blue', DEFAULTS.bluePort) }, green: { port: port('green', DEFAULTS.greenPort) } };
   if (colors.blue.port === colors.green.port) fail('colors', `blue and green use the same port ${colors.blue.port}`);
@@ -428,13 +429,7 @@ export function loadConfig(root: string): Readonly<Config> {
     if (code === 'ENOENT') throw new BgError('BG_CONFIG', `no ${CONFIG_FILE} in ${path.resolve(root)} (run bgproxy init, or pass --root)`);
     throw new BgError('BG_CONFIG', `cannot read ${file}: ${(err as Error).message}`);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new BgError('BG_CONFIG', `config: ${file} is not valid JSON: ${(err as Error).message}`);
-  }
-  return parseConfig(raw, root);
+  return parseConfig(parseJsonFile(text, file), root);
 }
 
 /** Where the root is: --root, else BGPROXY_ROOT, else the current directory. */

@@ -2,10 +2,10 @@
 // started in that order of safety (control socket first, so a second serve on the same
 // root fails before it binds anything) and stopped gracefully.
 import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import type tls from 'node:tls';
 import path from 'node:path';
+import type tls from 'node:tls';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
-import { type Color, CONFIG_FILE, type Config, type ConfigSource, formatListen, loadConfig } from './config.js';
+import { CONFIG_FILE, type Color, type Config, type ConfigSource, formatListen, loadConfig } from './config.js';
 import { type CommandHandler, ControlServer, type Emit, type Receive } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';

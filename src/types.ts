@@ -4,8 +4,8 @@ import type { Color, Config } from './config.js';
 import type { DeployProgress } from './deploy/deploy.js';
 import type { ReleaseReport } from './release/report.js';
 import type { WatchStatus } from './release/watch.js';
-import type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
 import type { CertsStatus } from './tls/tls-front.js';
+import type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
 
 export interface CutoverOptions {
   /** Skip the health check of the color that becomes live. */

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { parseHostName, parseListen, parsePort, resolveRoot } from '../config.js';
+import { parseHostName, parseListen, parsePort } from '../config.js';
 import { initRoot } from '../layout/init.js';
 import { formatSiteFiles } from '../nginx/color-files.js';
+import { checkInitRoot } from './root.js';
 
 interface InitFlags {
   root?: string;
@@ -65,7 +66,7 @@ export function registerInit(program: Command): void {
     .option('--mode <mode>', 'proxy (default) or nginx')
     .option('--force', 'overwrite an existing bgproxy.json that differs')
     .action((f: InitFlags) => {
-      const root = resolveRoot(f.root);
+      const root = checkInitRoot(f.root);
       const r = initRoot({ root, settings: settingsFromFlags(f), force: f.force === true });
       const made = r.created.length ? `created ${r.created.join(', ')}` : 'nothing to create';
       process.stdout.write(

@@ -9,6 +9,7 @@ import { registerInit } from './init.js';
 import { registerOps } from './ops.js';
 import { printError } from './output.js';
 import { registerRelease } from './release.js';
+import { installRootOption } from './root.js';
 import { registerServe } from './serve.js';
 import { registerTraffic } from './traffic.js';
 import { registerVerify } from './verify.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`bgproxy: ${str.replace(/^error: /, '').trim()}\n`) });
+  installRootOption(program);
   registerInit(program);
   registerServe(program);
   registerOps(program);

@@ -4,7 +4,6 @@
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { Bgproxy, type CanaryStatus, type CutoverResult } from '../bgproxy.js';
-import type { CanaryStatusResult } from '../types.js';
 import { type Config, loadConfig, resolveRoot } from '../config.js';
 import { controlRequest, type EventListener } from '../control/client.js';
 import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
@@ -16,6 +15,7 @@ import { renderServerBlocks } from '../nginx/conf.js';
 import type { HookResult } from '../release/hooks.js';
 import { formatWarmup } from '../release/warmup.js';
 import { formatWatch } from '../release/watch.js';
+import type { CanaryStatusResult } from '../types.js';
 
 /** Asks the running serve; in nginx mode without one, does it here. */
 async function viaServerOrLocal<T>(
@@ -31,6 +31,10 @@ async function viaServerOrLocal<T>(
     if (!isBgError(err, 'BG_NO_SERVER')) throw err;
     const config = loadConfig(root);
     if (config.mode !== 'nginx') throw err;
+    if (cmd === 'deploy' && config.app.start) {
+      // app.start says serve runs the apps: deploying here would point nginx at a color where nothing runs.
+      throw new BgError('BG_NO_SERVER', `app.start is set, so bgproxy serve runs the apps, and none is running for ${root}: start it (bgproxy serve --root ${root}), then deploy`);
+    }
     // No supervisor here: the apps are run by serve or by the user, not by this short process.
     const standalone: Config = { ...config, app: { ...config.app, start: null } };
     const bg = new Bgproxy({ config: standalone, logger: createLogger({ level: 'warn', destination: 2 }), accessLog: false });

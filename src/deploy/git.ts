@@ -2,8 +2,9 @@
 // the server): fetch every branch and tag into a private namespace of ROOT/COLOR/repo,
 // resolve the commit there, then reset, clean and update submodules. Every git call goes
 // through git() so the environment, the timeout and the error shape are the same.
-import { existsSync } from 'node:fs';
+
 import type { Dirent } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';

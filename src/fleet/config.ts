@@ -3,6 +3,7 @@
 // first problem is one line naming the key (BG_CONFIG, exit 2).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseJsonFile } from '../config-json.js';
 import { int, obj, oneOf, type Raw, str } from '../config-readers.js';
 import { BgError, isBgError } from '../errors.js';
 
@@ -55,13 +56,7 @@ export function loadFleet(file: string): Readonly<FleetConfig> {
     if (code === 'ENOENT') throw new BgError('BG_CONFIG', `no fleet file ${file} (write one, or pass --fleet FILE)`);
     throw new BgError('BG_CONFIG', `cannot read ${file}: ${(err as Error).message}`);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new BgError('BG_CONFIG', `${file} is not valid JSON: ${(err as Error).message}`);
-  }
-  return parseFleet(raw, file);
+  return parseFleet(parseJsonFile(text, file, ''), file);
 }
 
 /** Validates a parsed fleet file; errors read "FILE: servers[1].root: must be an absolute path". */

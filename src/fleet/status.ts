@@ -1,7 +1,8 @@
 // `bgproxy fleet status`: every server's `bgproxy status --json`, as one table. A server
 // that cannot be reached is a row that says so, never a missing row.
-import type { Status } from '../types.js';
+
 import { table } from '../cli/output.js';
+import type { Status } from '../types.js';
 import { runRemote } from './remote.js';
 import type { FleetRun } from './run.js';
 

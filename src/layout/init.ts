@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { COLORS, CONFIG_FILE, parseConfig } from '../config.js';
+import { parseJsonFile } from '../config-json.js';
 import { BgError } from '../errors.js';
 import { type SiteFile, writeSiteFiles } from '../nginx/color-files.js';
 import { renderServerBlocks } from '../nginx/conf.js';
@@ -65,11 +66,9 @@ export function initRoot(opts: InitOptions): InitResult {
   let existing: Record<string, unknown> | null = null;
   if (existsSync(file)) {
     try {
-      existing = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      existing = parseJsonFile(readFileSync(file, 'utf8'), file, 'config: ', ' (fix it, or init --force)') as Record<string, unknown>;
     } catch (err) {
-      if (!opts.force) {
-        throw new BgError('BG_CONFIG', `config: ${file} is not valid JSON (fix it, or init --force): ${(err as Error).message}`);
-      }
+      if (!opts.force) throw err;
     }
   }
   const wanted = deepMerge(existing ?? defaultSettings(), opts.settings);

@@ -2,7 +2,7 @@
 // They are the recipe's layout, so a root made by hand with `ln -s` is read as-is.
 import { readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { type Color, type Role, otherColor } from '../config.js';
+import { type Color, otherColor, type Role } from '../config.js';
 import { BgError } from '../errors.js';
 import { fsyncDir } from './atomic.js';
 

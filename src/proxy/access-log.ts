@@ -7,7 +7,7 @@
 // (docs/demo-and-bench.md, "Access log cost"). Flushed when serve stops
 // and at process exit; what happens when stdout is slower than the traffic: see createLogger.
 import { pino } from 'pino';
-import { type Logger, LogDestination } from '../log.js';
+import { LogDestination, type Logger } from '../log.js';
 
 /** createLogger's LogDestination takes the blocks as they are; any other gets each as a string. */
 interface Destination {

@@ -2,11 +2,12 @@
 // it uses, what is retried (and what never is), and what a failure becomes (502, 504, or a
 // cut-off client). The client side is a Sink (the proxy's own wire connection, or a Node
 // ServerResponse when a host embeds bgproxy) and a Source for the request body.
+
+import type { Role } from '../config.js';
 import type { Logger } from '../log.js';
 import { responseHeaders } from './headers.js';
 import type { Target } from './target.js';
 import type { Clock, UpstreamConn, UpstreamUser } from './upstream.js';
-import type { Role } from '../config.js';
 
 export type ProxyFailure = 'refused' | 'timeout' | 'bad-response';
 

@@ -3,7 +3,7 @@
 // controls), then the exchange that forwards it, and the access log line. Requests come
 // from the proxy's own wire connections (front.ts) or, when a host embeds bgproxy, from a
 // Node http.Server's IncomingMessage/ServerResponse; both take the same path.
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Color, LimitsConfig, Role, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';

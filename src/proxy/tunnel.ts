@@ -3,6 +3,7 @@
 // relayed as the answer and the connection closes. The wait for the answer is bounded by
 // upstreamTimeoutMs; the websocket's idle time afterwards is not.
 import net from 'node:net';
+import type { Logger } from '../log.js';
 import {
   acquireParser,
   kOnHeaders,
@@ -11,7 +12,6 @@ import {
   RESPONSE,
   releaseParser,
 } from './llhttp.js';
-import type { Logger } from '../log.js';
 
 /** How long a websocket the client half-closed may wait for the app to close its side. */
 const WS_HALF_OPEN_MS = 2000;

@@ -5,9 +5,9 @@
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Color, Config, Role } from '../config.js';
+import { runCommands } from '../deploy/run-commands.js';
 import { BgError, isBgError } from '../errors.js';
 import { releaseEnv } from '../supervisor/supervisor.js';
-import { runCommands } from '../deploy/run-commands.js';
 
 export type CutoverHook = 'beforeCutover' | 'afterCutover';
 

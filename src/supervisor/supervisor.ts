@@ -2,9 +2,9 @@
 // the environment each gets, and one AppProcess per color.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { type Color, COLORS, type Config, type ConfigSource, type Role, appEnv } from '../config.js';
+import { appEnv, COLORS, type Color, type Config, type ConfigSource, type Role } from '../config.js';
 import type { Logger } from '../log.js';
-import { type AppSnapshot, type AppState, AppProcess } from './app-process.js';
+import { AppProcess, type AppSnapshot, type AppState } from './app-process.js';
 import { groupMembers, signalGroup, waitGroupGone } from './process-group.js';
 import { removePidFile } from './spawn.js';
 

@@ -1,6 +1,6 @@
 // One certificate with its key: read, checked as a pair, and described (names, issuer,
 // validity) once, so a handshake only looks up a ready SecureContext.
-import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { BgError } from '../errors.js';

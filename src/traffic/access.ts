@@ -3,11 +3,11 @@
 // A config reload swaps the rules in one assignment.
 import type { Config, Role } from '../config.js';
 import type { Gate, RequestView, Verdict } from '../proxy/gate.js';
-import type { AccessRule } from './config.js';
 import { clientAddress, plainAddress } from './address.js';
 import { AllowList } from './allow-list.js';
 import { answer } from './answers.js';
 import { BasicAuth } from './basic-auth.js';
+import type { AccessRule } from './config.js';
 
 const FORBIDDEN = answer(403, 'bgproxy: forbidden');
 

@@ -38,8 +38,16 @@ export function parseHash(s: string): PasswordHash | null {
   return { ln, r, p, salt: Buffer.from(m[4]!, 'base64'), hash: Buffer.from(m[5]!, 'base64') };
 }
 
+let checks = 0;
+
+/** How many scrypt checks this process has started (a wrong user must cost one, like a wrong password). */
+export function passwordChecks(): number {
+  return checks;
+}
+
 /** Whether `password` matches; the comparison takes the same time wherever they differ. */
 export function verifyPassword(password: string, h: PasswordHash): Promise<boolean> {
+  checks++;
   return new Promise((resolve, reject) => {
     // Asynchronous scrypt runs on the libuv pool: a check never blocks the proxy's event loop.
     scrypt(password.normalize('NFC'), h.salt, h.hash.length, { N: 2 ** h.ln, r: h.r, p: h.p, maxmem: maxmem(h) }, (err, key) => {

@@ -8,8 +8,8 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { type ErrorKind, classifyError, classifyStatus } from './stats.js';
-import { type WsResult, startWsProbe } from './ws-probe.js';
+import { classifyError, classifyStatus, type ErrorKind } from './stats.js';
+import { startWsProbe, type WsResult } from './ws-probe.js';
 
 export type { WsResult };
 

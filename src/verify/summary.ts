@@ -1,7 +1,7 @@
 // Turns a LoadResult into the numbers `bgproxy verify` prints: ab-style totals,
 // failures by kind, latency percentiles and the timeline of which release answered.
 import type { LoadResult, Mark, Sample, WsResult } from './load.js';
-import { ERROR_KINDS, type ErrorKind, type Percentiles, emptyKindCounts, percentiles } from './stats.js';
+import { ERROR_KINDS, type ErrorKind, emptyKindCounts, type Percentiles, percentiles } from './stats.js';
 
 export interface Transition {
   /** ms since the load started: the first request answered by `label` in this run. */

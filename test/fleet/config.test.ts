@@ -20,7 +20,7 @@ t.test('a valid fleet gets its defaults; relative paths resolve against the file
 
 t.test('each problem is refused naming its key', async (t) => {
   const cases: Array<[unknown, RegExp]> = [
-    [{ servers: [{ ...server, hots: 1 }] }, /^f\.json: servers\[0\]\.hots: unknown key$/],
+    [{ servers: [{ ...server, hots: 1 }] }, /^f\.json: servers\[0\]\.hots: unknown key; valid keys: name, ssh, port, identityFile, root, bgproxy$/],
     [{ servers: [] }, /^f\.json: servers: must be a non-empty list/],
     [{ servers: [{ ssh: 'web1' }] }, /^f\.json: servers\[0\]\.root: is required/],
     [{ servers: [{ ...server, root: 'srv/shop' }] }, /^f\.json: servers\[0\]\.root: must be an absolute path/],
@@ -40,7 +40,8 @@ t.test('the CLI says it in one line and exits 2', async (t) => {
   for (const cmd of [['status'], ['deploy', '--cutover']]) {
     const r = await cli(['fleet', ...cmd, '--fleet', file], { env: { XDG_RUNTIME_DIR: dir, NODE_OPTIONS: '' } });
     t.equal(r.code, 2, cmd.join(' '));
-    t.equal(r.stderr, `bgproxy: ${file}: servers[0].rooot: unknown key`);
+    t.match(r.stderr, `bgproxy: ${file}: servers[0].rooot: unknown key (did you mean "root"?); valid keys: `);
+    t.equal(r.stderr.split('\n').filter(Boolean).length, 1, 'one line');
     t.equal(r.stdout, '');
   }
   const empty = tempDir(t);

@@ -1,7 +1,7 @@
 // nginx mode end to end through the CLI: serve supervises the apps (no HTTP listener),
 // deploy writes the release and its include, cutover switches nginx; and without serve,
 // cutover and deploy still work, as in the recipe.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
@@ -83,6 +83,22 @@ t.test('serve in nginx mode: deploy two releases, cutover switches nginx', async
   t.equal(st.live, 'green');
   t.equal(st.listen, null);
   t.equal(await s.stop(), 0);
+});
+
+t.test('without serve, app.start set: deploy refuses in one line and changes nothing', async (t) => {
+  const dir = tempDir(t);
+  const root = path.join(dir, 'root');
+  const repo = WorkRepo.init(path.join(dir, 'app'));
+  repo.commit('v1', { 'app.js': readFileSync(FIXTURE_APP, 'utf8'), VERSION: 'v1\n' });
+  const [bluePort, greenPort] = [await freePort(), await freePort()];
+  await startNginxRoot(t, dir, root, { blue: bluePort, green: greenPort }, { app: { repo: repo.dir, start: 'exec node app.js' } });
+  const include = path.join(root, 'green', 'etc');
+  const before = readdirSync(include).map((f) => [f, readFileSync(path.join(include, f), 'utf8')]);
+  const d = await cli(['deploy', '--root', root]);
+  t.equal(d.code, 1, d.stdout);
+  t.match(d.stderr, /^bgproxy: app\.start is set, so bgproxy serve runs the apps, and none is running for .*: start it \(bgproxy serve --root .*\), then deploy\n?$/);
+  t.same(readdirSync(include).map((f) => [f, readFileSync(path.join(include, f), 'utf8')]), before, "green's files unchanged");
+  t.notOk(existsSync(path.join(root, 'green', 'repo', 'app.js')), 'nothing checked out');
 });
 
 t.test('without serve: cutover and rollback run in the CLI; bad nginx config is restored', async (t) => {

@@ -10,6 +10,7 @@ import { cli } from '../helpers/cli.js';
 import { get, request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { startReleaseSetup } from '../helpers/release.js';
+import { makeRoot } from '../helpers/root.js';
 
 const WATCH_MS = 15_000;
 
@@ -112,7 +113,8 @@ t.test('--watch durations', async (t) => {
   t.throws(() => parseDuration('60', '--watch'), { code: 'BG_USAGE', message: /--watch: expected a duration like 500ms, 60s or 2m/ });
   t.throws(() => parseDuration('2d', '--watch'), { code: 'BG_USAGE' });
   t.throws(() => parseDuration('25h', '--watch'), { code: 'BG_USAGE' });
-  const alone = await cli(['deploy', '--watch', '60s', '--root', '/nonexistent']);
+  // A real root: a missing one is refused first (one line naming bgproxy init, exit 2).
+  const alone = await cli(['deploy', '--watch', '60s', '--root', makeRoot(t)]);
   t.equal(alone.code, 2);
   t.equal(alone.stderr, 'bgproxy: --watch needs --cutover (a deploy alone switches nothing to watch)');
 });
