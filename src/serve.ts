@@ -206,7 +206,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     const plan = await bg.reload(readConfig());
     loaded = { at: new Date().toISOString(), stamp };
     if (server) server.configure(bg.config.timeouts, bg.config.limits);
-    if (h2 && bg.config.tls) h2.configure(bg.config.tls.h2);
+    if (h2 && bg.config.tls) h2.configure(bg.config.tls.h2, bg.config.timeouts);
     return plan;
   };
   const status = async (): Promise<Status> => ({
@@ -235,8 +235,9 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     // The one hand-over from TLS to HTTP: every secure socket enters the front server as
     // a connection, so routing, timeouts, drain and in-flight accounting are the plain
     // listener's.
-    // h2 connections: each stream enters the front server as an HTTP/1.1 connection too.
-    const h2Front = new H2Front((socket) => front.accept(socket), config.tls.h2);
+    // h2 connections are node:http2 sessions; each stream takes the same request path.
+    const handlers = bg.handlers;
+    const h2Front = new H2Front((req) => handlers.stream(req), config.tls.h2, config.timeouts);
     h2 = h2Front;
     tlsServer = bg.tls.createServer(
       (socket) => front.accept(socket),
@@ -287,10 +288,8 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       // The TLS listener (adopted by the front server) stops accepting with the plain one;
       // a handshake still in progress ends within tls.handshakeTimeoutMs, and is then
       // drained like the rest.
-      // h2 sessions get GOAWAY: their streams in flight are front connections, drained below.
-      h2?.close();
-      const closed = server ? await server.close(drainMs) : { forced: false };
-      h2?.destroy();
+      // h2 sessions get GOAWAY at once; their streams in flight finish alongside.
+      const [closed] = await Promise.all([server ? server.close(drainMs) : { forced: false }, h2?.close(drainMs)]);
       await bg.close(drainMs);
       await control.close();
       try {

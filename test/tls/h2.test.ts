@@ -97,6 +97,66 @@ t.test('an h2 request body without a length reaches the app whole', async (t) =>
   t.ok(got[0]!.te === 'chunked' || got[0]!.len !== undefined, 'framed with chunked or a Content-Length');
 });
 
+t.test('flow control upstream: an app that does not read holds the client back, then gets it all', async (t) => {
+  const total = 16 * 1024 * 1024;
+  let reading: (() => void) | null = null;
+  let received = 0;
+  const { ca, port } = await setup(t, {}, (req, res) => {
+    req.pause();
+    reading = () => {
+      req.on('data', (c: Buffer) => (received += c.length));
+      req.on('end', () => res.end(String(received)));
+      req.resume();
+    };
+  });
+  const s = connect(t, port, ca.pem);
+  const req = s.request({ ':method': 'POST', ':path': '/up', ':authority': 'live.test' });
+  let sent = 0;
+  let blocked = false;
+  const chunk = Buffer.alloc(64 * 1024, 'u');
+  const write = (): void => {
+    while (sent < total) {
+      sent += chunk.length;
+      if (sent >= total) return void req.end(chunk);
+      if (!req.write(chunk)) {
+        blocked = true;
+        return void req.once('drain', write);
+      }
+    }
+  };
+  write();
+  while (reading === null) await new Promise((r) => setTimeout(r, 20));
+  let last = -1;
+  while (sent !== last) {
+    last = sent;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  t.ok(blocked && sent < total / 2, `the client could send only ${sent} of ${total} bytes to an app that reads nothing`);
+  const body = new Promise<string>((resolve) => {
+    let b = '';
+    req.on('data', (c: Buffer) => (b += c));
+    req.on('end', () => resolve(b));
+  });
+  (reading as () => void)();
+  t.equal(await body, String(total), 'the app got the whole body once it read');
+});
+
+t.test('graceful stop: GOAWAY, a stream in flight finishes, new connections are refused', async (t) => {
+  const { ca, p, port } = await setup(t);
+  const s = connect(t, port, ca.pem);
+  const slow = h2Request(s, { ':path': '/slow?ms=800', ':authority': 'live.test' });
+  await new Promise((r) => setTimeout(r, 200));
+  const goaway = new Promise((r) => s.once('goaway', r));
+  const stopped = p.stop();
+  await goaway;
+  t.pass('the session got GOAWAY');
+  const r = await slow;
+  t.equal(r.body, 'blue\n', 'the stream in flight finished');
+  await stopped;
+  const late = await httpsRequest({ port, host: 'live.test', ca: ca.pem }).catch((e: NodeJS.ErrnoException) => e);
+  t.ok(late instanceof Error, 'the listener is closed');
+});
+
 t.test('tls.http2 false: ALPN offers http/1.1 only', async (t) => {
   const { ca, port } = await setup(t, { http2: false });
   const s = http2.connect(`https://127.0.0.1:${port}`, { ca: ca.pem, servername: 'live.test' });
