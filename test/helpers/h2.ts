@@ -185,3 +185,59 @@ export async function rawAnswer(c: RawH2, stream: number): Promise<{ headers: bo
   if (f === null) return { headers: false, rst: null };
   return f.type === FRAME.HEADERS ? { headers: true, rst: null } : { headers: false, rst: f.payload.readUInt32BE(0) };
 }
+
+// --- load ------------------------------------------------------------------------------
+
+export interface H2LoadStats {
+  requests: number;
+  errors: string[];
+  non2xx: number[];
+  /** Response bodies (trimmed) in the order they arrived. */
+  bodies: string[];
+  counts: Map<string, number>;
+}
+
+/**
+ * Bounded h2 load: `sessions` connections, each with `streams` request loops running at
+ * once (one stream after another per loop) until stop() or maxMs.
+ */
+export function startH2Load(o: { port: number; ca: Buffer; host: string; sessions: number; streams: number; maxMs: number; path?: string }): {
+  stats: H2LoadStats;
+  stop(): Promise<H2LoadStats>;
+} {
+  const stats: H2LoadStats = { requests: 0, errors: [], non2xx: [], bodies: [], counts: new Map() };
+  let running = true;
+  const deadline = Date.now() + o.maxMs;
+  const sessions: http2.ClientHttp2Session[] = [];
+  const loop = async (s: http2.ClientHttp2Session): Promise<void> => {
+    while (running && Date.now() < deadline && !s.destroyed) {
+      try {
+        const r = await h2Request(s, { ':path': o.path ?? '/', ':authority': o.host });
+        stats.requests++;
+        if (r.status < 200 || r.status >= 300) stats.non2xx.push(r.status);
+        const b = r.body.trim();
+        stats.bodies.push(b);
+        stats.counts.set(b, (stats.counts.get(b) ?? 0) + 1);
+      } catch (e) {
+        stats.errors.push((e as Error).message);
+      }
+    }
+  };
+  const all = Promise.all(
+    Array.from({ length: o.sessions }, () => {
+      const s = http2.connect(`https://127.0.0.1:${o.port}`, { ca: o.ca, servername: o.host });
+      s.on('error', (e) => stats.errors.push(`session: ${e.message}`));
+      sessions.push(s);
+      return Promise.all(Array.from({ length: o.streams }, () => loop(s)));
+    }),
+  );
+  return {
+    stats,
+    async stop() {
+      running = false;
+      await all;
+      for (const s of sessions) s.close();
+      return stats;
+    },
+  };
+}

@@ -1,6 +1,7 @@
 // HTTP/2 on the TLS listener: ALPN h2 next to http/1.1 on one port, h2 streams routed and
 // forwarded like HTTP/1.1 requests (Host from :authority, X-Forwarded-Proto https, no
 // connection-specific fields), request bodies without a length, tls.http2 false, limits.
+import { execFile } from 'node:child_process';
 import type http from 'node:http';
 import http2 from 'node:http2';
 import t from 'tap';
@@ -75,6 +76,21 @@ t.test('h2 by ALPN: routing by :authority, X-Forwarded-Proto https, HTTP/1.1 on 
   const h1 = await httpsRequest({ port, host: 'live.test', ca: ca.pem });
   t.equal(h1.alpn, 'http/1.1');
   t.equal(h1.body, 'blue\n');
+});
+
+t.test('curl --http2 gets h2 and the live app; --http1.1 on the same port gets HTTP/1.1', async (t) => {
+  const { ca, port } = await setup(t);
+  const curl = (flag: string): Promise<string> =>
+    new Promise((resolve, reject) =>
+      execFile(
+        'curl',
+        ['-sS', flag, '--cacert', ca.cert, '--resolve', `live.test:${port}:127.0.0.1`, '-w', '%{http_version}', `https://live.test:${port}/`],
+        { timeout: 20_000 },
+        (err, out) => (err ? reject(err) : resolve(out)),
+      ),
+    );
+  t.equal(await curl('--http2'), 'blue\n2', 'HTTP/2');
+  t.equal(await curl('--http1.1'), 'blue\n1.1', 'HTTP/1.1');
 });
 
 t.test('an h2 request body without a length reaches the app whole', async (t) => {
@@ -155,6 +171,27 @@ t.test('graceful stop: GOAWAY, a stream in flight finishes, new connections are 
   await stopped;
   const late = await httpsRequest({ port, host: 'live.test', ca: ca.pem }).catch((e: NodeJS.ErrnoException) => e);
   t.ok(late instanceof Error, 'the listener is closed');
+});
+
+t.test('gates over h2: maintenance answers 503 with Retry-After; pause holds a stream, resume lets it through', async (t) => {
+  const { ca, p, port } = await setup(t);
+  const s = connect(t, port, ca.pem);
+  await p.bg.maintenance(true, 120);
+  const m = await h2Request(s, { ':path': '/', ':authority': 'live.test' });
+  t.equal(m.status, 503);
+  t.equal(m.headers['retry-after'], '120');
+  const n = connect(t, port, ca.pem, 'next.live.test');
+  t.equal((await h2Request(n, { ':path': '/', ':authority': 'next.live.test' })).body, 'green\n', 'next still works');
+  await p.bg.maintenance(false);
+  await p.bg.pause(30_000);
+  let settled = false;
+  const held = h2Request(s, { ':path': '/', ':authority': 'live.test' }).finally(() => {
+    settled = true;
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  t.notOk(settled, 'the stream is held while paused');
+  p.bg.resume();
+  t.equal((await held).body, 'blue\n', 'and answered after resume');
 });
 
 t.test('tls.http2 false: ALPN offers http/1.1 only', async (t) => {
