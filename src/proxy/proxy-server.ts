@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { AccessLog } from './access-log.js';
 import { type BodyKind, Exchange, type ExchangeOwner, type ExchangeSettings, type Framing, type Sink, type Source } from './exchange.js';
 import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type Refused, type RequestHead, tooLarge } from './front.js';
+import type { H2Request } from './h2/stream.js';
 import type { Answer, Forward, Gate, RequestView, Verdict, Wait } from './gate.js';
 import { upstreamHead } from './headers.js';
 import { normalizeHost } from './host.js';
@@ -54,6 +55,8 @@ export interface Handlers {
   request(req: IncomingMessage, res: ServerResponse): void;
   /** For a host's http.Server ('upgrade'). */
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** For an HTTP/2 stream on the TLS listener (h2/front.ts). */
+  stream(req: H2Request): void;
   configure(settings: HandlerSettings): void;
   /** Writes out the access log lines gathered so far (serve's stop). */
   flush(): void;
@@ -420,6 +423,23 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     afterWait(v, go, () => socket.destroyed);
   }
 
+  // --- HTTP/2 streams ----------------------------------------------------------------------
+
+  function stream(r: H2Request): void {
+    const a = admit(r.request);
+    if ('status' in a) return r.answer(a.status, [], `bgproxy: ${a.reason}\n`);
+    r.host = a.host;
+    r.url = a.url;
+    const isTrusted = trusted.has(r.socket.remoteAddress ?? '');
+    const go = (v: Verdict | null): void => {
+      if (v !== null && v.kind === 'answer') return r.answer(v.status, v.headers ?? [], v.body);
+      r.forward(exchange(r.request, a, r.socket, isTrusted, v, r, r, r), accessLog);
+    };
+    const v = check(r.request, a, r.socket, isTrusted);
+    if (v === null || v.kind !== 'wait') return go(v);
+    afterWait(v, go, () => r.gone);
+  }
+
   // --- a host's http.Server (embedding) -----------------------------------------------------
 
   function request(req: IncomingMessage, res: ServerResponse): void {
@@ -460,7 +480,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     upgradeSocket(headOf(req, true), socket, head, null);
   }
 
-  return { front, request, upgrade, configure, flush: () => accessLog?.close() };
+  return { front, request, upgrade, stream, configure, flush: () => accessLog?.close() };
 }
 
 /** A host's parsed request as the engine's request head. */
