@@ -106,6 +106,8 @@ export class Bgproxy extends EventEmitter {
       markFailed: (color, reason) => this.markFailed(color, reason),
     });
     this.#gates.push(...this.#traffic.gates);
+    // Last: a request the traffic controls let through to a color whose app could not start.
+    this.#gates.push(this.#colors.gate((role) => this.#roles[role]));
     this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
       holdMs: this.config.holdMs,

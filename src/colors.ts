@@ -5,6 +5,7 @@ import { COLORS, type Color, type ConfigSource, type Role } from './config.js';
 import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
+import type { Answer, Gate } from './proxy/gate.js';
 import { Target } from './proxy/target.js';
 import { engineClock } from './proxy/upstream.js';
 import type { AppState } from './supervisor/app-process.js';
@@ -20,6 +21,12 @@ export class Colors {
   readonly supervisor: Supervisor | null;
   /** Why a color must not go live (its last deploy failed), until a deploy succeeds. */
   readonly #failed: Record<Color, string | null> = { blue: null, green: null };
+  /**
+   * The answer for requests to a supervised color whose app could not start (state
+   * 'failed': its port held by another process, say): whatever answers on that port is
+   * not this color's app, so nothing is forwarded there.
+   */
+  readonly #refusal: Record<Color, Answer | null> = { blue: null, green: null };
 
   constructor(source: ConfigSource, log: Logger, onAppState: (color: Color, state: AppState) => void) {
     this.#source = source;
@@ -38,6 +45,8 @@ export class Colors {
           // A color stopped on purpose or unable to start answers 502 at once; one that is
           // starting, crashed or in backoff is worth holding requests for.
           this.#targets[color].holdable = state !== 'stopped' && state !== 'failed';
+          this.#refusal[color] =
+            state === 'failed' ? { kind: 'answer', status: 502, body: `bgproxy: the ${color} app is not running\n`, close: false } : null;
           onAppState(color, state);
         })
       : null;
@@ -47,6 +56,11 @@ export class Colors {
 
   target(color: Color): Target {
     return this.#targets[color];
+  }
+
+  /** A gate (see proxy/gate.ts): 502 for requests routed to a color whose app failed to start. */
+  gate(colorOf: (role: Role) => Color): Gate {
+    return { check: (req) => this.#refusal[colorOf(req.role)] };
   }
 
   /** Marks `color` as not fit to go live (a failed deploy), or clears the mark. */
