@@ -187,9 +187,9 @@ export class Bgproxy extends EventEmitter {
     return this.#colors.supervisor;
   }
 
-  /** Marks `color` as not fit to go live (a failed deploy), or clears the mark. */
-  markFailed(color: Color, reason: string | null): void {
-    this.#colors.markFailed(color, reason);
+  /** Marks `color` as not fit to go live (a failed deploy), or clears the mark; kept on disk (see deploy/failed-mark.ts). */
+  markFailed(color: Color, reason: string | null, opts: { running?: boolean } = {}): void {
+    this.#colors.markFailed(color, reason, opts);
   }
 
   failure(color: Color): string | null {
@@ -407,7 +407,7 @@ export class Bgproxy extends EventEmitter {
       log: this.log,
       nextColor: () => this.#roles.next,
       listenPort: () => (this.listenAddress ? Number(this.listenAddress.slice(this.listenAddress.lastIndexOf(':') + 1)) : null),
-      markFailed: (color, reason) => this.markFailed(color, reason),
+      markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
       isHealthy: (color) => this.#colors.isHealthy(color),
       restartForRelease: async (color) => {
         if (this.supervisor) {
