@@ -23,8 +23,9 @@ t.test('a server not ready calls the cutover off everywhere', async (t) => {
 
   // A server not ready within readyTimeoutMs (a hook still running): called off too, every
   // server told. web2's hook runs until the fleet has given up on it, then lets it be ready.
+  // web1 and web3 must be ready within readyTimeoutMs: 5 s was not enough at a load of 30.
   const fleetJson = readFileSync(f.fleetFile, 'utf8');
-  writeFileSync(f.fleetFile, JSON.stringify({ ...JSON.parse(fleetJson), readyTimeoutMs: 5000 }));
+  writeFileSync(f.fleetFile, JSON.stringify({ ...JSON.parse(fleetJson), readyTimeoutMs: 20_000 }));
   const slow = path.join(f.servers[1]!.root, 'slow-cutover');
   writeFileSync(slow, '');
   t.teardown(() => rmSync(slow, { force: true }));
@@ -43,7 +44,7 @@ t.test('a server not ready calls the cutover off everywhere', async (t) => {
   t.match(late.stdout, /web1 \| called off: nothing switched here/);
   t.match(late.stdout, /web3 \| called off: nothing switched here/);
   t.match(late.stdout, /web2 \| ready too late, called off: nothing switched here/, 'the late server is told too, once it is ready');
-  t.match(late.stderr, /cutover called off before any switch \(web2 not ready within readyTimeoutMs \(5000 ms\)\): every live color untouched/);
+  t.match(late.stderr, /cutover called off before any switch \(web2 not ready within readyTimeoutMs \(20000 ms\)\): every live color untouched/);
   const hist = await f.fleet(['history', '--json']);
   t.match(hist.stdout.trim().split('\n').at(-1), /"web2":"not ready in time"/, 'history says which server was late');
   t.same(await f.lives(), ['green v1', 'green v1', 'green v1']);
