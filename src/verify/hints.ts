@@ -50,7 +50,7 @@ export function likelyCauses(s: HintInput): string[] {
   if (post405 > 0 && post405 === s.posts.failed) {
     out.push(`the app refuses POST at ${new URL(s.url).pathname} (405 Method Not Allowed) while GETs pass: rerun with --no-posts`);
   }
-  const wsStatus = s.ws && !s.ws.ok ? /Unexpected server response: (\d+)/.exec(s.ws.error ?? '')?.[1] : undefined;
+  const wsStatus = s.ws && !s.ws.ok ? /(?:Unexpected server response: |upgrade refused: HTTP )(\d{3})/.exec(s.ws.error ?? '')?.[1] : undefined;
   if (wsStatus !== undefined) {
     out.push(`the app does not accept a websocket at ${new URL(s.url).pathname} (it answered ${wsStatus} to the upgrade): rerun with --no-websocket, or give it a websocket echo endpoint`);
   }
