@@ -33,6 +33,7 @@ import { TlsFront } from './tls/tls-front.js';
 import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
 import type { CanaryStatusResult, ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
 import { VERSION } from './version.js';
+import { plural } from './words.js';
 
 export type { ReloadPlan } from './reload.js';
 export type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
@@ -504,7 +505,7 @@ export class Bgproxy extends EventEmitter {
       drainMs: Math.round(performance.now() - drainStart),
       totalMs: Math.round(performance.now() - started),
     };
-    this.log.info({ event: 'drained', color: was, ...result }, `drained ${was}: ${inflightAtSwitch} requests in ${result.drainMs} ms`);
+    this.log.info({ event: 'drained', color: was, ...result }, `drained ${was}: ${plural(inflightAtSwitch, 'request')} in ${result.drainMs} ms`);
     this.emit('drained', result);
     return result;
   }
