@@ -45,6 +45,8 @@ export function responseHeaders(rawHeaders: string[], connection: string | strin
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || (listed.length > 0 && listed.includes(lower))) continue;
     if (requestId !== undefined && name.length === 12 && lower === 'x-request-id') continue;
+    // Said to the proxy, not the client (nginx hides X-Accel-* too).
+    if (name.length === 17 && lower === 'x-accel-buffering') continue;
     out.push(name, rawHeaders[i + 1]!);
   }
   if (requestId !== undefined) out.push('X-Request-Id', requestId);
