@@ -164,6 +164,10 @@ export interface TlsConfig {
   hstsMaxAge: number;
   /** Time a client has to finish the TLS handshake. */
   handshakeTimeoutMs: number;
+  /** ALPN offers h2 besides http/1.1; h2 streams take the HTTP/1.1 request path. */
+  http2: boolean;
+  /** HTTP/2 limits per session (SETTINGS the server advertises and enforces). */
+  h2: { maxConcurrentStreams: number; maxHeaderListSize: number };
   acme: AcmeConfig | null;
   certificates: OwnCertificate[];
 }
@@ -298,7 +302,7 @@ export const ACME_DIRECTORIES = {
 
 function parseTls(v: Raw, root: string, listen: Listen, mode: 'proxy' | 'nginx'): TlsConfig | null {
   if (v === undefined || v === null) return null;
-  const o = obj(v, 'tls', ['listen', 'redirectHttp', 'hstsMaxAge', 'handshakeTimeoutMs', 'acme', 'certificates']);
+  const o = obj(v, 'tls', ['listen', 'redirectHttp', 'hstsMaxAge', 'handshakeTimeoutMs', 'http2', 'h2', 'acme', 'certificates']);
   if (mode === 'nginx') fail('tls', 'nginx mode: nginx terminates TLS; remove tls or use proxy mode');
   const tlsListen = opt(o, 'listen', 'tls', parseListen, parseListen('0.0.0.0:443'));
   if (tlsListen.port !== 0 && tlsListen.port === listen.port) fail('tls.listen', `port ${tlsListen.port} is also the plain listen port`);
@@ -329,11 +333,18 @@ function parseTls(v: Raw, root: string, listen: Listen, mode: 'proxy' | 'nginx')
       dnsServers,
     };
   }
+  const h2o = o.h2 === undefined || o.h2 === null ? {} : obj(o.h2, 'tls.h2', ['maxConcurrentStreams', 'maxHeaderListSize']);
+  const h2 = {
+    maxConcurrentStreams: opt(h2o, 'maxConcurrentStreams', 'tls.h2', (x, k) => int(x, k, 1, 10_000), 100),
+    maxHeaderListSize: opt(h2o, 'maxHeaderListSize', 'tls.h2', (x, k) => int(x, k, 1024, 1024 * 1024), 65_536),
+  };
   return {
     listen: tlsListen,
     redirectHttp: opt(o, 'redirectHttp', 'tls', (x, k) => (typeof x === 'boolean' ? x : fail(k, `must be true or false, got ${describe(x)}`)), true),
     hstsMaxAge: opt(o, 'hstsMaxAge', 'tls', (x, k) => int(x, k, 0, 2 * 365 * 86_400), 0),
     handshakeTimeoutMs: opt(o, 'handshakeTimeoutMs', 'tls', (x, k) => int(x, k, 100, 600_000), 10_000),
+    http2: opt(o, 'http2', 'tls', (x, k) => (typeof x === 'boolean' ? x : fail(k, `must be true or false, got ${describe(x)}`)), true),
+    h2,
     acme,
     certificates,
   };
