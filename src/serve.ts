@@ -108,6 +108,9 @@ function numberArg(v: unknown, key: string, min: number, max: number): number {
   return v;
 }
 
+/** At stop, how long the interrupted operation gets to end and answer its client after the apps stopped. */
+const SETTLE_MS = 5_000;
+
 /** How long a gated cutover holds the root's lock waiting for "go" before it gives up. */
 const GATE_TIMEOUT_MS = 5 * 60_000;
 
@@ -272,6 +275,9 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       logger.info({ event: 'shutdown' }, 'shutting down');
       const t0 = performance.now();
       const drainMs = bg.config.drainTimeoutMs;
+      // A deploy under way ends now (its commands' groups stopped, next marked failed): left
+      // to run, it would start an app after the apps were stopped, and keep serve alive.
+      bg.interruptDeploy('bgproxy serve is stopping');
       // Clients first, apps after: a request that arrives on a kept connection while
       // closing still reaches a running app.
       bg.releaseHeld();
@@ -280,6 +286,9 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       // drained like the rest.
       const closed = server ? await server.close(drainMs) : { forced: false };
       await bg.close(drainMs);
+      // The interrupted operation answers its client (the deploy command says what happened)
+      // before the control socket closes.
+      if (!(await bg.settled(SETTLE_MS))) logger.warn({ event: 'shutdown', waitedMs: SETTLE_MS }, 'an operation was still running at exit');
       await control.close();
       try {
         unlinkSync(pidFile);
