@@ -111,6 +111,9 @@ function numberArg(v: unknown, key: string, min: number, max: number): number {
 /** At stop, how long the interrupted operation gets to end and answer its client after the apps stopped. */
 const SETTLE_MS = 5_000;
 
+/** How long `deploy --cancel` waits for the interrupted deploy to end before it answers. */
+const CANCEL_WAIT_MS = 15_000;
+
 /** How long a gated cutover holds the root's lock waiting for "go" before it gives up. */
 const GATE_TIMEOUT_MS = 5 * 60_000;
 
@@ -170,6 +173,13 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
         },
         (p) => emit('progress', { ...p }),
       ),
+    'deploy-cancel': async () => {
+      const d = bg.interruptDeploy('cancelled by bgproxy deploy --cancel');
+      if (!d) throw new BgError('BG_STATE', 'no deploy is running');
+      // Answer once it has ended: its command's group stopped, next marked failed.
+      const ended = await bg.settled(CANCEL_WAIT_MS);
+      return { ...d, ended };
+    },
     canary: (args) => bg.canary(numberArg(args.percent, 'percent', 0, 100), { force: args.force === true, ...optWatchMs(args.watchMs) }),
     pause: (args) => bg.pause(numberArg(args.timeoutMs, 'timeoutMs', 1, 24 * 3_600_000)),
     resume: async () => bg.resume(),
