@@ -210,6 +210,7 @@ t.test('limits: max concurrent streams advertised; an oversized header block is 
   await new Promise<void>((resolve) => s.once('remoteSettings', () => resolve()));
   t.equal(s.remoteSettings.maxConcurrentStreams, 7);
   t.equal(s.remoteSettings.maxHeaderListSize, 4096);
+  t.equal(s.remoteSettings.enableConnectProtocol, false, 'no extended CONNECT: websockets stay on HTTP/1.1');
   const big = await h2Request(s, { ':path': '/', ':authority': 'live.test', 'x-big': 'y'.repeat(8000) }).catch((e: Error) => e);
   t.ok(big instanceof Error || big.status === 431, 'the big header block is refused');
   const other = connect(t, port, ca.pem);

@@ -128,9 +128,6 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     return this.stream.destroyed;
   }
 
-  /** Waits for a gate: the body stays unread (the stream is paused until forwarded). */
-  hold(): void {}
-
   /** Answers here (refusals, gate answers); an unread request body is read and dropped. */
   answer(status: number, headers: ReadonlyArray<readonly [string, string]>, body: string | Buffer): void {
     const s = this.stream;
