@@ -16,6 +16,7 @@ import { BgError } from './errors.js';
 import { type Roles, repairRoles, writeRoles } from './layout/roles.js';
 import { type Logger, silentLogger } from './log.js';
 import { nginxCutover } from './nginx/cutover.js';
+import { bufferSettings } from './proxy/buffer/buffering.js';
 import type { ExchangeSettings } from './proxy/exchange.js';
 import type { Gate } from './proxy/gate.js';
 import { createHandlers, type Handlers } from './proxy/proxy-server.js';
@@ -110,6 +111,8 @@ export class Bgproxy extends EventEmitter {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
       holdMs: this.config.holdMs,
       retryBodyMax: 64 * 1024,
+      maxBodyBytes: this.config.limits.maxBodyBytes,
+      buffering: bufferSettings(this.config.buffering, null),
       logger: this.log.child({ component: 'proxy' }),
       clock: engineClock,
     };
@@ -167,6 +170,8 @@ export class Bgproxy extends EventEmitter {
       tls?.apply();
       this.#exchange.upstreamTimeoutMs = next.upstreamTimeoutMs;
       this.#exchange.holdMs = next.holdMs;
+      this.#exchange.maxBodyBytes = next.limits.maxBodyBytes;
+      this.#exchange.buffering = bufferSettings(next.buffering, this.#exchange.buffering);
       this.#schedule();
       this.#handlers.configure({ router: new Router(next.hosts, next.unknownHost), trustProxy: next.trustProxy, limits: next.limits });
       this.#traffic.configure(next);

@@ -9,6 +9,7 @@ import { CONFIG_FILE, type Color, type Config, type ConfigSource, formatListen, 
 import { type CommandHandler, ControlServer, type Emit, type Receive } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
+import { cleanTempDir } from './proxy/buffer/temp-files.js';
 import { listenOn } from './proxy/front.js';
 import { H2Front } from './proxy/h2/front.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
@@ -216,6 +217,8 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
   const control = new ControlServer(config.root, { ...controlHandlers(bg), status, reload: () => reload() }, logger);
   await control.listen();
   if (config.mode === 'proxy') {
+    // Temp files are unlinked once open; only a crash between open and unlink leaves one.
+    cleanTempDir(config.buffering.dir);
     server = createFrontServer(bg.handlers, config.timeouts, config.limits);
     const fd = opts.listenFd;
     try {

@@ -48,10 +48,10 @@ t.test('rapid reset: streams opened and cancelled at once end the session with E
   t.equal(await othersServed(t, port, ca.pem), 'blue\n');
 });
 
-t.test('a client that never reads: the app is held back by flow control, nothing piles up', async (t) => {
+t.test('a client that never reads (buffering.responses false): the app is held back by flow control, nothing piles up', async (t) => {
   const total = 32 * 1024 * 1024;
   let written = 0;
-  const { ca, port } = await setup(t, {}, {}, (_req, res) => {
+  const { ca, port } = await setup(t, { buffering: { responses: false } }, {}, (_req, res) => {
     const chunk = Buffer.alloc(64 * 1024, 'z');
     const more = (): void => {
       while (written < total) {
@@ -72,6 +72,35 @@ t.test('a client that never reads: the app is held back by flow control, nothing
     await new Promise((r) => setTimeout(r, 500));
   }
   t.ok(written < total / 2, `the app could write only ${written} of ${total} bytes to a client that reads nothing`);
+  let got = 0;
+  req.on('data', (c: Buffer) => (got += c.length));
+  req.resume();
+  await new Promise((r) => req.on('end', r));
+  t.equal(got, total, 'once the client reads, the whole answer arrives');
+});
+
+t.test('a client that never reads (responses buffered): the app finishes at once, the answer waits in a bounded spool', async (t) => {
+  const total = 8 * 1024 * 1024;
+  let written = 0;
+  let ended = false;
+  const { ca, port } = await setup(t, {}, {}, (_req, res) => {
+    const chunk = Buffer.alloc(64 * 1024, 'z');
+    const more = (): void => {
+      while (written < total) {
+        written += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', more);
+      }
+      res.end(() => {
+        ended = true;
+      });
+    };
+    more();
+  });
+  const s = h2Connect(t, port, ca.pem);
+  const req = s.request({ ':path': '/big', ':authority': 'live.test' });
+  req.pause();
+  while (!ended) await new Promise((r) => setTimeout(r, 50));
+  t.equal(written, total, 'the app wrote its whole answer to a client that reads nothing');
   let got = 0;
   req.on('data', (c: Buffer) => (got += c.length));
   req.resume();
