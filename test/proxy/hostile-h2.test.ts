@@ -234,6 +234,27 @@ t.test('more streams than maxConcurrentStreams: the excess is refused, the rest 
   t.equal(await othersServed(t, port, ca.pem), 'blue\n');
 });
 
+t.test('a slow upload over h2 is cut at timeouts.requestMs with 408; the app never sees it; the session serves on', async (t) => {
+  const { ca, port, blue } = await setup(t, { timeouts: { requestMs: 1000 } });
+  const s = h2Connect(t, port, ca.pem);
+  const req = s.request({ ':method': 'POST', ':path': '/slow-upload', ':authority': 'live.test' });
+  const status = new Promise<number>((resolve) => {
+    req.on('response', (h) => resolve(Number(h[':status'])));
+    req.on('close', () => resolve(0));
+  });
+  req.on('error', () => {});
+  req.resume();
+  const drip = setInterval(() => {
+    if (!req.destroyed && !req.closed) req.write('x');
+  }, 100);
+  t.teardown(() => clearInterval(drip));
+  t.equal(await status, 408, '408 Request Timeout');
+  await new Promise<void>((resolve) => (req.closed ? resolve() : req.once('close', () => resolve())));
+  clearInterval(drip);
+  t.equal(blue.seen.length, 0, 'the app never saw the slow upload');
+  t.equal((await h2Request(s, { ':path': '/after', ':authority': 'live.test' })).body, 'blue\n', 'the same session serves on');
+});
+
 t.test('idle sessions are closed at timeouts.keepAliveMs; clients are served meanwhile', async (t) => {
   const { ca, port } = await setup(t, { timeouts: { keepAliveMs: 1000 } });
   const idle = await Promise.all(Array.from({ length: 50 }, () => rawH2(t, port, ca.pem)));

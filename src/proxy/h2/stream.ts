@@ -11,7 +11,7 @@ import type { AccessLog } from '../access-log.js';
 import type { Exchange, ExchangeOwner, Framing, Sink, Source } from '../exchange.js';
 import type { RequestHead } from '../front.js';
 
-const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
 /**
  * RFC 9113 8.2.2: connection-specific fields are never forwarded, either way (nghttp2
@@ -121,6 +121,31 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     this.started = performance.now();
     this.#received = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     stream.on('close', () => this.#onClose());
+  }
+
+  /** The request body is still arriving. */
+  get receiving(): boolean {
+    return !this.#received && !this.stream.destroyed;
+  }
+
+  /**
+   * The request took longer than timeouts.requestMs to arrive (a slow upload): 408 when
+   * nothing was answered yet, and the rest of the body refused (RST_STREAM NO_ERROR once the
+   * answer is out, RFC 9113 8.1); a reset when an answer had begun.
+   */
+  timeout(): void {
+    const s = this.stream;
+    const ex = this.exchange;
+    if (ex !== null && !ex.finished) ex.abort();
+    if (s.destroyed) return;
+    if (s.headersSent) {
+      this.resetHere = true;
+      s.close(NGHTTP2_CANCEL);
+      return;
+    }
+    this.answer(408, [], 'bgproxy: request timeout\n');
+    this.resetHere = true;
+    s.close(NGHTTP2_NO_ERROR);
   }
 
   /** The client reset the stream or the session went away. */
