@@ -108,6 +108,21 @@ t.test('a client that never reads (responses buffered): the app finishes at once
   t.equal(got, total, 'once the client reads, the whole answer arrives');
 });
 
+t.test('a client that stops reading is cut at timeouts.sendMs: the stream is reset, its spool freed', async (t) => {
+  const blueAnswer = colorHandler('blue');
+  const { ca, port } = await setup(t, { timeouts: { sendMs: 1000 } }, {}, (req, res) => {
+    if (req.url === '/big') res.end(Buffer.alloc(4 * 1024 * 1024, 's'));
+    else blueAnswer(req, res);
+  });
+  const s = h2Connect(t, port, ca.pem);
+  const req = s.request({ ':path': '/big', ':authority': 'live.test' });
+  req.on('error', () => {});
+  req.pause();
+  await new Promise<void>((resolve) => req.once('close', () => resolve()));
+  t.equal(req.rstCode, http2.constants.NGHTTP2_CANCEL, 'RST_STREAM CANCEL');
+  t.equal(await othersServed(t, port, ca.pem), 'blue\n');
+});
+
 t.test('CONTINUATION flood: a header block that never ends does not grow without bound', async (t) => {
   const { ca, port, blue } = await setup(t, {}, { maxHeaderListSize: 8192 });
   const c = await rawH2(t, port, ca.pem);

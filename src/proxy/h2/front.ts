@@ -77,12 +77,17 @@ export class H2Front {
     this.#timer.unref();
   }
 
-  /** Times out requests whose body is still arriving after timeouts.requestMs (0: never). */
+  /**
+   * Times out requests whose body is still arriving after timeouts.requestMs, and cuts answers
+   * the client has not taken for timeouts.sendMs (nginx's send_timeout); 0 turns either off.
+   */
   sweep(): void {
-    const ms = this.#timeouts.requestMs;
-    if (ms <= 0) return;
+    const { requestMs, sendMs } = this.#timeouts;
     const now = performance.now();
-    for (const r of this.#requests) if (r.receiving && now - r.started >= ms) r.timeout();
+    for (const r of this.#requests) {
+      if (sendMs > 0 && r.stalledSince >= 0 && now - r.stalledSince >= sendMs) r.abortStalled();
+      else if (requestMs > 0 && r.receiving && now - r.started >= requestMs) r.timeout();
+    }
   }
 
   get sessions(): number {

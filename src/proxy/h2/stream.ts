@@ -109,6 +109,8 @@ export class H2Request implements Sink, Source, ExchangeOwner {
   resetHere = false;
   /** The whole answer has been handed to the stream. */
   complete = false;
+  /** Since when the client has not taken our answer's bytes (a full stream window), for timeouts.sendMs. */
+  stalledSince = -1;
   #log: AccessLog | null = null;
   #drainHooked = false;
   /** The request body has been fully read (or there is none). */
@@ -146,6 +148,15 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     this.answer(408, [], 'bgproxy: request timeout\n');
     this.resetHere = true;
     s.close(NGHTTP2_NO_ERROR);
+  }
+
+  /** Cut at timeouts.sendMs (the client stopped reading): the answer is abandoned, its spool freed. */
+  abortStalled(): void {
+    this.stalledSince = -1;
+    const ex = this.exchange;
+    if (ex !== null && !ex.finished) ex.abort();
+    this.resetHere = true;
+    if (!this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
   }
 
   /** The client reset the stream or the session went away. */
@@ -225,9 +236,15 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     const s = this.stream;
     if (s.destroyed || s.writableEnded) return true;
     const ok = s.write(chunk);
-    if (!ok && !this.#drainHooked) {
-      this.#drainHooked = true;
-      s.on('drain', () => this.exchange?.onSinkDrain());
+    if (!ok) {
+      if (this.stalledSince < 0) this.stalledSince = performance.now();
+      if (!this.#drainHooked) {
+        this.#drainHooked = true;
+        s.on('drain', () => {
+          this.stalledSince = -1;
+          this.exchange?.onSinkDrain();
+        });
+      }
     }
     return ok;
   }
