@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { appEnv, COLORS, type Color, type Config, type ConfigSource, type Role } from '../config.js';
+import { BgError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { AppProcess, type AppSnapshot, type AppState } from './app-process.js';
 import { whoListens } from './port-owner.js';
@@ -52,6 +53,8 @@ export class Supervisor {
   readonly #onState: (color: Color, state: AppState) => void;
   /** Crash restarts of the AppProcess objects each color had before its current one. */
   readonly #earlierRestarts: Record<Color, number> = { blue: 0, green: 0 };
+  /** Set by stopAll (serve stopping): no app starts after it. */
+  #closed = false;
 
   constructor(config: ConfigSource, logger: Logger, onState: (color: Color, state: AppState) => void) {
     this.#config = config;
@@ -126,6 +129,7 @@ export class Supervisor {
       old.removeAllListeners('state');
     } else await this.#stopLeftover(color);
     await this.#stopOwnListener(color);
+    if (this.#closed) throw new BgError('BG_PROCESS', `${color} not started: bgproxy serve is stopping`);
     const app = this.#make(color, id);
     // In the same turn as the swap, so restartsTotal never counts the old one twice.
     if (old) this.#earlierRestarts[color] += old.restarts;
@@ -198,6 +202,7 @@ export class Supervisor {
   }
 
   async stopAll(): Promise<void> {
+    this.#closed = true;
     await Promise.all(COLORS.map((c) => this.stop(c)));
   }
 }
