@@ -94,4 +94,16 @@ export interface Status {
   tls?: CertsStatus;
   /** serve only: the config file, when serve last loaded it, and whether it changed since. */
   config?: { file: string; loadedAt: string; changedSinceLoad: boolean };
+  /** The deploy running now, if any: into which color, which commit (once resolved), which step, since when. */
+  deploy?: DeployRunning | null;
+}
+
+export interface DeployRunning {
+  color: Color;
+  /** Null until the resolve step has named it. */
+  commit: string | null;
+  step: string;
+  /** ISO time the deploy started. */
+  startedAt: string;
+  elapsedMs: number;
 }
