@@ -10,6 +10,7 @@ import { type CommandHandler, ControlServer, type Emit, type Receive } from './c
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
 import { listenOn } from './proxy/front.js';
+import { engineProblem } from './proxy/llhttp.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
 
 export interface ServeOptions {
@@ -183,6 +184,7 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
 
 export async function startServer(opts: ServeOptions): Promise<Running> {
   const { config, logger } = opts;
+  if (engineProblem !== null && config.mode === 'proxy') throw new BgError('BG_STATE', engineProblem);
   if (!existsSync(path.join(config.root, 'run'))) {
     throw new BgError('BG_LAYOUT', `${config.root} is not a bgproxy root (no run/ directory; run bgproxy init)`);
   }
