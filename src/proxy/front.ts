@@ -134,6 +134,8 @@ export class FrontConn implements Sink, Source {
   headStart: number;
   requestStart = -1;
   idleSince = -1;
+  /** Since when the client has not taken our answer's bytes (a full socket), for timeouts.sendMs. */
+  stalledSince = -1;
   /** Requests begun on this connection (a close decided on an idle one checks it did not change). */
   begun = 0;
 
@@ -415,6 +417,11 @@ export class FrontConn implements Sink, Source {
           this.answer(req, 417, [], '', true);
           return;
         }
+        // A body it may not send is refused before the client sends it.
+        if (tooLarge(req.raw, this.server.limits.maxBodyBytes)) {
+          this.answer(req, 413, [], 'bgproxy: request body too large\n', true);
+          return;
+        }
         this.socket.write(CONTINUE);
       }
     }
@@ -466,8 +473,9 @@ export class FrontConn implements Sink, Source {
     return this.#headSent;
   }
 
-  head(status: number, message: string, headers: string[], framing: Framing): void {
+  head(status: number, message: string, headers: string[], framing: Framing, close?: boolean): void {
     const req = this.#queue[0]!;
+    if (close === true) this.#closeAfter = true;
     let head = `HTTP/1.1 ${status} ${message}\r\n`;
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
     this.#chunked = false;
@@ -495,7 +503,10 @@ export class FrontConn implements Sink, Source {
       ok = s.write(CRLF);
       s.uncork();
     } else ok = s.write(chunk);
-    if (!ok) this.#pause(PAUSE_DRAIN);
+    if (!ok) {
+      this.#pause(PAUSE_DRAIN);
+      if (this.stalledSince < 0) this.stalledSince = performance.now();
+    }
     return ok;
   }
 
@@ -518,10 +529,18 @@ export class FrontConn implements Sink, Source {
     this.socket.destroy();
   }
 
+  /** Cut at timeouts.sendMs: the answer in progress is abandoned (its temp file removed). */
+  abortStalled(): void {
+    this.stalledSince = -1;
+    this.#queue[0]?.exchange?.abort();
+    this.socket.destroy();
+  }
+
   #onDrain(): void {
+    this.stalledSince = -1;
     this.#resume(PAUSE_DRAIN);
     const ex = this.#queue[0]?.exchange;
-    if (ex?.waitingForClient) ex.onSinkDrain();
+    if (ex && (ex.waitingForClient || ex.spooling)) ex.onSinkDrain();
   }
 
   /** The answer to the first request in line is complete. */
@@ -603,6 +622,13 @@ export function listenOn(server: net.Server, where: { host: string; port: number
 
 function uncork(s: net.Socket): void {
   s.uncork();
+}
+
+/** Whether a declared Content-Length is over `max` (0: no limit). */
+export function tooLarge(raw: string[], max: number): boolean {
+  if (max <= 0) return false;
+  const cl = headerValue(raw, 'content-length');
+  return cl !== undefined && Number(cl) > max;
 }
 
 /** The first value of a header by lower-case name in a raw [name, value, …] list. */
@@ -693,11 +719,16 @@ export class FrontServer {
   /** Closes what overstayed: slow heads and bodies (408), idle keep-alive connections. */
   sweep(): void {
     const now = performance.now();
-    const { headersMs, requestMs, keepAliveMs } = this.timeouts;
+    const { headersMs, requestMs, keepAliveMs, sendMs } = this.timeouts;
     const headers = requestMs > 0 ? Math.min(headersMs, requestMs) : headersMs;
     const idle: Array<[FrontConn, number]> = [];
     for (const c of this.conns) {
       if (c.upgraded) continue;
+      if (sendMs > 0 && c.stalledSince >= 0 && now - c.stalledSince >= sendMs) {
+        // The client stopped reading our answer (nginx's send_timeout): cut, its buffers freed.
+        c.abortStalled();
+        continue;
+      }
       if (c.idleSince >= 0) {
         if (now - c.idleSince >= keepAliveMs) idle.push([c, c.begun]);
         continue;

@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import { BgError } from '../errors.js';
 import { AccessLog } from './access-log.js';
 import { type BodyKind, Exchange, type ExchangeOwner, type ExchangeSettings, type Framing, type Sink, type Source } from './exchange.js';
-import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type Refused, type RequestHead } from './front.js';
+import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type Refused, type RequestHead, tooLarge } from './front.js';
+import type { H2Request } from './h2/stream.js';
 import type { Answer, Forward, Gate, RequestView, Verdict, Wait } from './gate.js';
 import { upstreamHead } from './headers.js';
 import { normalizeHost } from './host.js';
@@ -23,7 +24,7 @@ import { lingerEnd, tunnel } from './tunnel.js';
 export { checkIntervalMs, FrontServer, IDLE_GRACE_MS } from './front.js';
 
 /** The defaults of config.limits. */
-export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192, pausedRequests: 10_000 };
+export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192, pausedRequests: 10_000, maxBodyBytes: 64 * 1024 * 1024 };
 
 export interface RouteTable {
   /** The target that `role` points at right now. */
@@ -56,6 +57,8 @@ export interface Handlers {
   request(req: IncomingMessage, res: ServerResponse): void;
   /** For a host's http.Server ('upgrade'). */
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** For an HTTP/2 stream on the TLS listener (h2/front.ts). */
+  stream(req: H2Request): void;
   configure(settings: HandlerSettings): void;
   /** Writes out the access log lines gathered so far (serve's stop). */
   flush(): void;
@@ -224,7 +227,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   const { table } = opts;
   const settings = opts.exchange;
   let router = opts.router;
-  let { maxHeaders, maxUrlBytes: maxUrl } = opts.limits ?? DEFAULT_LIMITS;
+  let { maxHeaders, maxUrlBytes: maxUrl, maxBodyBytes } = opts.limits ?? DEFAULT_LIMITS;
   let trusted = trustedSet(opts.trustProxy);
   const gates = opts.gates ?? [];
   const log = opts.accessLog ? new AccessLog(opts.logger) : null;
@@ -232,7 +235,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
 
   function configure(s: HandlerSettings): void {
     router = s.router;
-    ({ maxHeaders, maxUrlBytes: maxUrl } = s.limits ?? DEFAULT_LIMITS);
+    ({ maxHeaders, maxUrlBytes: maxUrl, maxBodyBytes } = s.limits ?? DEFAULT_LIMITS);
     trusted = trustedSet(s.trustProxy);
   }
 
@@ -275,6 +278,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     // TRACE echoes the request back (cookies, credentials our gates added): refused like nginx.
     if (head.method === 'TRACE') return { status: 405, reason: 'TRACE is not allowed', headers: ALLOW };
     const body: BodyKind = s.te > 0 ? 'chunked' : s.contentLength !== undefined && s.contentLength !== '0' ? 'length' : 'none';
+    // A declared body over the limit is refused before anything reaches the app (nginx's client_max_body_size).
+    if (body === 'length' && !head.upgrade && tooLarge(head.raw, maxBodyBytes)) return { status: 413, reason: 'request body too large' };
     return { host, route, url, hostOverride, noHost: hostValue === undefined, body, upgrade: s.upgrade };
   }
 
@@ -294,7 +299,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     if (upgradeBody !== undefined) set = [...(set ?? []), ['Content-Length', String(upgradeBody.length)]];
     return upstreamHead(head.method, a.url, head.raw, {
       fwd: { remoteAddress: socket.remoteAddress ?? '', trusted: isTrusted, proto: enc ? 'https' : 'http' },
-      body: upgrade ? 'none' : a.body,
+      // A buffered chunked body reaches the app de-chunked; the exchange adds its Content-Length.
+      body: upgrade ? 'none' : a.body === 'chunked' && settings.buffering?.requests === true ? 'length' : a.body,
       ...(upgrade && a.upgrade !== undefined ? { upgrade: a.upgrade } : {}),
       ...(a.hostOverride !== undefined ? { host: a.hostOverride } : {}),
       ...(a.noHost ? { fallbackHost: `127.0.0.1:${target.port}` } : {}),
@@ -420,6 +426,23 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     afterWait(v, go, () => socket.destroyed);
   }
 
+  // --- HTTP/2 streams ----------------------------------------------------------------------
+
+  function stream(r: H2Request): void {
+    const a = admit(r.request);
+    if ('status' in a) return r.answer(a.status, [], `bgproxy: ${a.reason}\n`);
+    r.host = a.host;
+    r.url = a.url;
+    const isTrusted = trusted.has(r.socket.remoteAddress ?? '');
+    const go = (v: Verdict | null): void => {
+      if (v !== null && v.kind === 'answer') return r.answer(v.status, v.headers ?? [], v.body);
+      r.forward(exchange(r.request, a, r.socket, isTrusted, v, r, r, r), accessLog);
+    };
+    const v = check(r.request, a, r.socket, isTrusted);
+    if (v === null || v.kind !== 'wait') return go(v);
+    afterWait(v, go, () => r.gone);
+  }
+
   // --- a host's http.Server (embedding) -----------------------------------------------------
 
   function request(req: IncomingMessage, res: ServerResponse): void {
@@ -460,7 +483,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     upgradeSocket(headOf(req, true), socket, head, null);
   }
 
-  return { front, request, upgrade, configure, flush: () => accessLog?.close() };
+  return { front, request, upgrade, stream, configure, flush: () => accessLog?.close() };
 }
 
 /** A host's parsed request as the engine's request head. */
@@ -505,7 +528,8 @@ class ResponseSink implements Sink {
     return this.#res.headersSent;
   }
 
-  head(status: number, message: string, headers: string[], _framing: Framing): void {
+  head(status: number, message: string, headers: string[], _framing: Framing, close?: boolean): void {
+    if (close === true) headers.push('Connection', 'close');
     this.#res.writeHead(status, message, headers);
   }
 
