@@ -231,7 +231,8 @@ export function registerRelease(program: Command): void {
                 if (event === 'progress') print(data as unknown as DeployProgress);
               },
             ),
-          (r) => `${r.message}\n${r.cutover ? formatCutover(r.cutover) : ''}`,
+          // With --cutover the release went live already: no "go live: bgproxy cutover" advice.
+          (r) => (r.cutover ? `${r.message.replace(/ - go live: bgproxy cutover$/, '')}\n${formatCutover(r.cutover)}` : `${r.message}\n`),
         );
       } finally {
         process.off('SIGINT', onInterrupt);

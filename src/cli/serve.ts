@@ -54,7 +54,7 @@ export function registerServe(program: Command): void {
         }
         running.reload().then(
           (plan) => {
-            if (plan.changed.length === 0) logger.info({ event: 'reload', changed: [] }, 'config unchanged');
+            if (plan.changed.length === 0 && plan.notes.length === 0) logger.info({ event: 'reload', changed: [] }, 'config unchanged');
           },
           (err: Error) => logger.error({ event: 'reload-failed', error: err.message }, `reload refused: ${err.message}`),
         );

@@ -75,8 +75,9 @@ export interface DeployHost {
 /** `listenPort`: the port actually bound (listen may say 0). */
 function previewUrl(config: Config, listenPort: number | null): string | null {
   const host = config.hosts.next[0];
-  const port = listenPort ?? config.listen.port;
-  if (config.mode === 'nginx' || port === 80) return host ? `http://${host}/` : null;
+  // nginx mode: nginx listens on config.listen (the server blocks of nginx-config), bgproxy nowhere.
+  const port = config.mode === 'nginx' ? config.listen.port : (listenPort ?? config.listen.port);
+  if (port === 80) return host ? `http://${host}/` : null;
   return host ? `http://${host}:${port}/` : `http://${formatListen({ host: config.listen.host, port })}/ (Host: next)`;
 }
 
