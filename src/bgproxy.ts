@@ -16,6 +16,7 @@ import { BgError } from './errors.js';
 import { type Roles, repairRoles, writeRoles } from './layout/roles.js';
 import { type Logger, silentLogger } from './log.js';
 import { nginxCutover } from './nginx/cutover.js';
+import { bufferSettings } from './proxy/buffer/buffering.js';
 import type { ExchangeSettings } from './proxy/exchange.js';
 import type { Gate } from './proxy/gate.js';
 import { createHandlers, type Handlers } from './proxy/proxy-server.js';
@@ -32,6 +33,7 @@ import { TlsFront } from './tls/tls-front.js';
 import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
 import type { CanaryStatusResult, ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
 import { VERSION } from './version.js';
+import { plural } from './words.js';
 
 export type { ReloadPlan } from './reload.js';
 export type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
@@ -106,10 +108,14 @@ export class Bgproxy extends EventEmitter {
       markFailed: (color, reason) => this.markFailed(color, reason),
     });
     this.#gates.push(...this.#traffic.gates);
+    // Last: a request the traffic controls let through to a color whose app could not start.
+    this.#gates.push(this.#colors.gate((role) => this.#roles[role]));
     this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
       holdMs: this.config.holdMs,
       retryBodyMax: 64 * 1024,
+      maxBodyBytes: this.config.limits.maxBodyBytes,
+      buffering: bufferSettings(this.config.buffering, null),
       logger: this.log.child({ component: 'proxy' }),
       clock: engineClock,
     };
@@ -167,6 +173,8 @@ export class Bgproxy extends EventEmitter {
       tls?.apply();
       this.#exchange.upstreamTimeoutMs = next.upstreamTimeoutMs;
       this.#exchange.holdMs = next.holdMs;
+      this.#exchange.maxBodyBytes = next.limits.maxBodyBytes;
+      this.#exchange.buffering = bufferSettings(next.buffering, this.#exchange.buffering);
       this.#schedule();
       this.#handlers.configure({ router: new Router(next.hosts, next.unknownHost), trustProxy: next.trustProxy, limits: next.limits });
       this.#traffic.configure(next);
@@ -185,9 +193,9 @@ export class Bgproxy extends EventEmitter {
     return this.#colors.supervisor;
   }
 
-  /** Marks `color` as not fit to go live (a failed deploy), or clears the mark. */
-  markFailed(color: Color, reason: string | null): void {
-    this.#colors.markFailed(color, reason);
+  /** Marks `color` as not fit to go live (a failed deploy), or clears the mark; kept on disk (see deploy/failed-mark.ts). */
+  markFailed(color: Color, reason: string | null, opts: { running?: boolean } = {}): void {
+    this.#colors.markFailed(color, reason, opts);
   }
 
   failure(color: Color): string | null {
@@ -405,7 +413,7 @@ export class Bgproxy extends EventEmitter {
       log: this.log,
       nextColor: () => this.#roles.next,
       listenPort: () => (this.listenAddress ? Number(this.listenAddress.slice(this.listenAddress.lastIndexOf(':') + 1)) : null),
-      markFailed: (color, reason) => this.markFailed(color, reason),
+      markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
       isHealthy: (color) => this.#colors.isHealthy(color),
       restartForRelease: async (color) => {
         if (this.supervisor) {
@@ -497,7 +505,7 @@ export class Bgproxy extends EventEmitter {
       drainMs: Math.round(performance.now() - drainStart),
       totalMs: Math.round(performance.now() - started),
     };
-    this.log.info({ event: 'drained', color: was, ...result }, `drained ${was}: ${inflightAtSwitch} requests in ${result.drainMs} ms`);
+    this.log.info({ event: 'drained', color: was, ...result }, `drained ${was}: ${plural(inflightAtSwitch, 'request')} in ${result.drainMs} ms`);
     this.emit('drained', result);
     return result;
   }

@@ -9,7 +9,9 @@ import { CONFIG_FILE, type Color, type Config, type ConfigSource, formatListen, 
 import { type CommandHandler, ControlServer, type Emit, type Receive } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
+import { cleanTempDir } from './proxy/buffer/temp-files.js';
 import { listenOn } from './proxy/front.js';
+import { H2Front } from './proxy/h2/front.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
 
 export interface ServeOptions {
@@ -205,6 +207,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     const plan = await bg.reload(readConfig());
     loaded = { at: new Date().toISOString(), stamp };
     if (server) server.configure(bg.config.timeouts, bg.config.limits);
+    if (h2 && bg.config.tls) h2.configure(bg.config.tls.h2, bg.config.timeouts);
     return plan;
   };
   const status = async (): Promise<Status> => ({
@@ -214,6 +217,8 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
   const control = new ControlServer(config.root, { ...controlHandlers(bg), status, reload: () => reload() }, logger);
   await control.listen();
   if (config.mode === 'proxy') {
+    // Temp files are unlinked once open; only a crash between open and unlink leaves one.
+    cleanTempDir(config.buffering.dir);
     server = createFrontServer(bg.handlers, config.timeouts, config.limits);
     const fd = opts.listenFd;
     try {
@@ -227,12 +232,20 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     }
   }
   let tlsServer: tls.Server | null = null;
+  let h2: H2Front | null = null;
   if (server && bg.tls && config.tls) {
     const front = server;
     // The one hand-over from TLS to HTTP: every secure socket enters the front server as
     // a connection, so routing, timeouts, drain and in-flight accounting are the plain
     // listener's.
-    tlsServer = bg.tls.createServer((socket) => front.accept(socket));
+    // h2 connections are node:http2 sessions; each stream takes the same request path.
+    const handlers = bg.handlers;
+    const h2Front = new H2Front((req) => handlers.stream(req), config.tls.h2, config.timeouts);
+    h2 = h2Front;
+    tlsServer = bg.tls.createServer(
+      (socket) => front.accept(socket),
+      (socket) => h2Front.serve(socket),
+    );
     front.adopt(tlsServer);
     const fd = opts.tlsListenFd;
     try {
@@ -278,7 +291,8 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       // The TLS listener (adopted by the front server) stops accepting with the plain one;
       // a handshake still in progress ends within tls.handshakeTimeoutMs, and is then
       // drained like the rest.
-      const closed = server ? await server.close(drainMs) : { forced: false };
+      // h2 sessions get GOAWAY at once; their streams in flight finish alongside.
+      const [closed] = await Promise.all([server ? server.close(drainMs) : { forced: false }, h2?.close(drainMs)]);
       await bg.close(drainMs);
       await control.close();
       try {

@@ -1,5 +1,5 @@
 // `bgproxy fleet push|deploy|cutover|rollback|status|history`: the same release on every
-// server of fleet.json, over the system ssh. Changes take the fleet's local lock; Ctrl-C
+// server of fleet.json (or of an Ansible inventory), over the system ssh. Changes take the fleet's local lock; Ctrl-C
 // stops starting steps and the report says where every server stands.
 import type { Command } from 'commander';
 import { BgError } from '../errors.js';
@@ -8,12 +8,15 @@ import { formatFleetHistory, readFleetHistory } from '../fleet/history.js';
 import { acquireFleetLock } from '../fleet/lock.js';
 import { fleetPush } from '../fleet/push.js';
 import { type FleetReport, fleetDeploy, fleetSwitch, reportJson } from '../fleet/release.js';
+import { loadInventory } from '../fleet/inventory.js';
 import { FleetRun } from '../fleet/run.js';
 import { fleetStatus, formatFleetStatus } from '../fleet/status.js';
 
 interface Common {
   fleet?: string;
   root?: string;
+  inventory?: string;
+  limit?: string;
   json?: boolean;
 }
 
@@ -21,7 +24,19 @@ function common(cmd: Command): Command {
   return cmd
     .option('--fleet <file>', 'the fleet file (default: ROOT/fleet.json)')
     .option('--root <dir>', 'the local root holding fleet.json')
+    .option('-i, --inventory <file>', 'the servers of an Ansible inventory instead of fleet.json (read with ansible-inventory)')
+    .option('-l, --limit <pattern>', "with --inventory: only the hosts of this Ansible pattern (a group, 'web:!web3'…)")
     .option('--json', 'print one JSON object');
+}
+
+/** The fleet: from --inventory (and --limit), else --fleet or ROOT/fleet.json. */
+async function loadFleetFrom(f: Common): Promise<Readonly<FleetConfig>> {
+  if (f.inventory !== undefined) {
+    if (f.fleet !== undefined) throw new BgError('BG_USAGE', '--inventory and --fleet do not go together: name the servers one way');
+    return loadInventory(f.inventory, f.limit);
+  }
+  if (f.limit !== undefined) throw new BgError('BG_USAGE', '--limit needs --inventory (it is an Ansible host pattern)');
+  return loadFleet(fleetPath(f));
 }
 
 /**
@@ -29,7 +44,7 @@ function common(cmd: Command): Command {
  * interrupt (a second Ctrl-C exits at once), ssh masters closed at the end.
  */
 async function withRun<T>(f: Common, action: string | null, fn: (run: FleetRun, fleet: Readonly<FleetConfig>) => Promise<T>): Promise<T> {
-  const fleet = loadFleet(fleetPath(f));
+  const fleet = await loadFleetFrom(f);
   const lock = action ? await acquireFleetLock(fleet.file, action) : null;
   let run: FleetRun;
   try {
@@ -74,7 +89,7 @@ async function conclude(run: FleetRun, f: Common, r: FleetReport): Promise<void>
 }
 
 export function registerFleet(program: Command): void {
-  const fleet = program.command('fleet').description('the same release on N servers over ssh, in two phases (fleet.json)');
+  const fleet = program.command('fleet').description('the same release on N servers over ssh, in two phases (fleet.json or an Ansible inventory)');
 
   common(fleet.command('push [ref]'))
     .description("git push REF (default HEAD's branch) from this checkout to every server's ROOT/repo.git")
@@ -132,7 +147,7 @@ export function registerFleet(program: Command): void {
     .action(async (f: Common & { n: string }) => {
       const n = Number(f.n);
       if (!Number.isInteger(n) || n < 1) throw new BgError('BG_USAGE', `-n must be a positive number, got "${f.n}"`);
-      const file = loadFleet(fleetPath(f)).file;
+      const file = (await loadFleetFrom(f)).file;
       const entries = await readFleetHistory(file, n);
       if (f.json) process.stdout.write(entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
       else process.stdout.write(entries.length ? `${formatFleetHistory(entries)}\n` : 'no fleet history yet\n');

@@ -1,6 +1,7 @@
 // `bgproxy deploy`: a git commit into the NEXT color, read top to bottom:
 // resolve -> (no-op?) -> checkout -> install -> hooks -> record -> restart -> healthy -> nginx -> report.
-// The live color is never touched; any failure marks next failed and leaves live serving.
+// The live color is never touched; a failure once next was changed marks next failed (on
+// disk too), and leaves live serving; a failure before (a mistyped commit) changes nothing.
 import path from 'node:path';
 import { type Color, type Config, formatListen } from '../config.js';
 import { BgError, isBgError } from '../errors.js';
@@ -59,7 +60,8 @@ export interface DeployHost {
   restartForRelease(color: Color): Promise<void>;
   /** Whether `color` runs and answers its health check now. */
   isHealthy(color: Color): Promise<boolean>;
-  markFailed(color: Color, reason: string | null): void;
+  /** `running`: the deploy is changing the color now (see deploy/failed-mark.ts). */
+  markFailed(color: Color, reason: string | null, opts?: { running?: boolean }): void;
 }
 
 /** `listenPort`: the port actually bound (listen may say 0). */
@@ -94,6 +96,8 @@ export async function deploy(
   const onLine = (line: string): void => onProgress({ step: current, phase: 'line', line });
   const source = resolveSource(config, opts.from);
   let release: Release | null = null;
+  /** Whether the color was changed: a deploy that failed before leaves its state as it was. */
+  let touched = false;
   try {
     await guardDirtySource(source, opts);
     await step('fetch', () => fetchSource(repoDir, source));
@@ -105,6 +109,10 @@ export async function deploy(
       const nginx = config.mode === 'nginx' ? await step('nginx', () => pickUpInclude(config, color, onLine)) : undefined;
       return { ...(await finishNoop(host, color, r, t0, steps)), ...(nginx ? { nginx } : {}) };
     }
+    // From here the color is changed: not fit to go live until this deploy completes, also
+    // after a restart of serve or a kill -9 in the middle (the mark is on disk).
+    touched = true;
+    host.markFailed(color, `the deploy of ${r.shortCommit} (started ${new Date().toISOString()}) did not complete`, { running: true });
     await clearRelease(config.root, color);
     await step('checkout', () => checkout(repoDir, r.commit));
     const cwd = path.join(repoDir, config.app.dir);
@@ -149,7 +157,7 @@ export async function deploy(
     return { color, commit: r.commit, shortCommit: r.shortCommit, subject: r.subject, noop: false, steps, totalMs, preview, message, ...(nginx ? { nginx } : {}) };
   } catch (err) {
     const reason = isBgError(err) ? err.message : `${current} failed: ${(err as Error).message}`;
-    host.markFailed(color, reason);
+    if (touched) host.markFailed(color, reason);
     const durationMs = Math.round(performance.now() - t0);
     await appendHistory(config.root, {
       action: 'deploy',

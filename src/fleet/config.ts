@@ -17,6 +17,8 @@ export interface FleetServer {
   port: number | null;
   /** Absolute (relative ones are resolved against the fleet file's directory). */
   identityFile: string | null;
+  /** More ssh options, before the destination (an inventory's ansible_ssh_common_args). */
+  sshArgs: readonly string[];
   /** The bgproxy root on that server. */
   root: string;
   /** The remote command that runs bgproxy (a shell command line, e.g. "sudo -u shop bgproxy"). */
@@ -111,6 +113,7 @@ function parseServer(raw: Raw, key: string, dir: string): FleetServer {
     ssh,
     port: o.port === undefined ? null : int(o.port, `${key}.port`, 1, 65535),
     identityFile: identity === null ? null : identity.startsWith('~') ? identity : path.resolve(dir, identity),
+    sshArgs: [],
     root,
     bgproxy: o.bgproxy === undefined ? 'bgproxy' : str(o.bgproxy, `${key}.bgproxy`, { nonEmpty: true }),
   };

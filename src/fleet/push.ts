@@ -39,7 +39,9 @@ export async function resolvePushTarget(cwd: string, ref = 'HEAD'): Promise<Push
 }
 
 function pushOne(fleet: FleetRun, server: Readonly<FleetServer>, cwd: string, target: PushTarget, force: boolean): Promise<void> {
-  const url = `ssh://${server.ssh}${server.root.replace(/\/+$/, '')}/repo.git`;
+  // An IPv6 address (an inventory's ansible_host) goes in brackets in a URL.
+  const dest = server.ssh.replace(/^(.*@)?([^@]*:[^@]*)$/, (_m, user: string | undefined, host: string) => `${user ?? ''}[${host}]`);
+  const url = `ssh://${dest}${server.root.replace(/\/+$/, '')}/repo.git`;
   const args = ['push', '--porcelain', ...(force ? ['--force'] : []), url, `${target.commit}:${target.ref}`];
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, {

@@ -33,15 +33,18 @@ export class Ssh {
     if (this.#fleet.sshConfig) args.push('-F', this.#fleet.sshConfig);
     if (server.port !== null) args.push('-p', String(server.port));
     if (server.identityFile !== null) args.push('-i', server.identityFile);
+    // ssh takes the first value it is given for an option: ours that must hold come
+    // first (no prompt, our masters), then the server's own, then defaults it may override.
     args.push(
       '-o', 'BatchMode=yes',
-      '-o', `ConnectTimeout=${this.#fleet.connectTimeoutS}`,
-      '-o', 'ServerAliveInterval=5',
-      '-o', 'ServerAliveCountMax=3',
       '-o', 'ControlMaster=auto',
       '-o', `ControlPath=${path.join(this.#controlDir, '%C')}`,
       // Outlives a step by a little; close() ends it, this bounds a run that was killed.
       '-o', 'ControlPersist=30',
+      ...server.sshArgs,
+      '-o', `ConnectTimeout=${this.#fleet.connectTimeoutS}`,
+      '-o', 'ServerAliveInterval=5',
+      '-o', 'ServerAliveCountMax=3',
     );
     return args;
   }

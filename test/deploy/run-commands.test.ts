@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { isBgError } from '../../src/errors.js';
 import { runCommands } from '../../src/deploy/run-commands.js';
+import { isBgError } from '../../src/errors.js';
 
 /** Alive and not a zombie (a container's PID 1 may never reap an orphan). */
 function running(pid: number): boolean {

@@ -2,8 +2,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { get, request } from '../helpers/http.js';
 import { startWithApps, waitFor } from '../helpers/apps.js';
+import { get, request } from '../helpers/http.js';
 
 function alive(pid: number): boolean {
   try {
