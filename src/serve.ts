@@ -1,7 +1,7 @@
 // `bgproxy serve`: the proxy listener, the Bgproxy instance and the control socket,
 // started in that order of safety (control socket first, so a second serve on the same
 // root fails before it binds anything) and stopped gracefully.
-import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
@@ -13,6 +13,7 @@ import { cleanTempDir } from './proxy/buffer/temp-files.js';
 import { listenOn } from './proxy/front.js';
 import { H2Front } from './proxy/h2/front.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
+import { planReload } from './reload.js';
 
 export interface ServeOptions {
   config: Readonly<Config>;
@@ -77,8 +78,21 @@ export interface Running {
 
 /** The HTTPS side, for the certs commands; refused when bgproxy.json has no tls. */
 function tlsOf(bg: Bgproxy): NonNullable<Bgproxy['tls']> {
-  if (!bg.tls) throw new BgError('BG_STATE', 'no tls in bgproxy.json: bgproxy serves plain HTTP only');
-  return bg.tls;
+  if (bg.tls) return bg.tls;
+  // The file may have tls by now: then it is not loaded yet, and only a restart loads it.
+  if (fileHasTls(path.join(bg.config.root, CONFIG_FILE))) {
+    throw new BgError('BG_STATE', `${CONFIG_FILE} has tls, but this serve started without it: adding tls opens a listener, so restart serve to load it (bgproxy reload refuses it)`);
+  }
+  throw new BgError('BG_STATE', `no tls in ${CONFIG_FILE}: bgproxy serves plain HTTP only (add a "tls" section and restart serve for HTTPS)`);
+}
+
+function fileHasTls(file: string): boolean {
+  try {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> | null;
+    return typeof raw?.tls === 'object' && raw.tls !== null;
+  } catch {
+    return false;
+  }
 }
 
 /** "blue", "green", "live" or "next" -> a color, as of now. */
@@ -109,6 +123,12 @@ function numberArg(v: unknown, key: string, min: number, max: number): number {
   }
   return v;
 }
+
+/** At stop, how long the interrupted operation gets to end and answer its client after the apps stopped. */
+const SETTLE_MS = 5_000;
+
+/** How long `deploy --cancel` waits for the interrupted deploy to end before it answers. */
+const CANCEL_WAIT_MS = 15_000;
 
 /** How long a gated cutover holds the root's lock waiting for "go" before it gives up. */
 const GATE_TIMEOUT_MS = 5 * 60_000;
@@ -169,6 +189,13 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
         },
         (p) => emit('progress', { ...p }),
       ),
+    'deploy-cancel': async () => {
+      const d = bg.interruptDeploy('cancelled by bgproxy deploy --cancel');
+      if (!d) throw new BgError('BG_STATE', 'no deploy is running');
+      // Answer once it has ended: its command's group stopped, next marked failed.
+      const ended = await bg.settled(CANCEL_WAIT_MS);
+      return { ...d, ended };
+    },
     canary: (args) => bg.canary(numberArg(args.percent, 'percent', 0, 100), { force: args.force === true, ...optWatchMs(args.watchMs) }),
     pause: (args) => bg.pause(numberArg(args.timeoutMs, 'timeoutMs', 1, 24 * 3_600_000)),
     resume: async () => bg.resume(),
@@ -210,10 +237,23 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     if (h2 && bg.config.tls) h2.configure(bg.config.tls.h2, bg.config.timeouts);
     return plan;
   };
-  const status = async (): Promise<Status> => ({
-    ...(await bg.status()),
-    config: { file: configFile, loadedAt: loaded.at, changedSinceLoad: fileStamp() !== loaded.stamp },
-  });
+  // An edited file is checked as a reload would check it, so status does not promise that
+  // `bgproxy reload` applies a change it would refuse (adding tls, a new port, invalid JSON).
+  const reloadRefusal = (): string | null => {
+    try {
+      planReload(bg.config, readConfig());
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  const status = async (): Promise<Status> => {
+    const changedSinceLoad = fileStamp() !== loaded.stamp;
+    return {
+      ...(await bg.status()),
+      config: { file: configFile, loadedAt: loaded.at, changedSinceLoad, ...(changedSinceLoad ? { reloadRefusal: reloadRefusal() } : {}) },
+    };
+  };
   const control = new ControlServer(config.root, { ...controlHandlers(bg), status, reload: () => reload() }, logger);
   await control.listen();
   if (config.mode === 'proxy') {
@@ -285,6 +325,9 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       logger.info({ event: 'shutdown' }, 'shutting down');
       const t0 = performance.now();
       const drainMs = bg.config.drainTimeoutMs;
+      // A deploy under way ends now (its commands' groups stopped, next marked failed): left
+      // to run, it would start an app after the apps were stopped, and keep serve alive.
+      bg.interruptDeploy('bgproxy serve is stopping');
       // Clients first, apps after: a request that arrives on a kept connection while
       // closing still reaches a running app.
       bg.releaseHeld();
@@ -294,6 +337,9 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       // h2 sessions get GOAWAY at once; their streams in flight finish alongside.
       const [closed] = await Promise.all([server ? server.close(drainMs) : { forced: false }, h2?.close(drainMs)]);
       await bg.close(drainMs);
+      // The interrupted operation answers its client (the deploy command says what happened)
+      // before the control socket closes.
+      if (!(await bg.settled(SETTLE_MS))) logger.warn({ event: 'shutdown', waitedMs: SETTLE_MS }, 'an operation was still running at exit');
       await control.close();
       try {
         unlinkSync(pidFile);

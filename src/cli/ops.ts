@@ -40,8 +40,14 @@ export function formatStatus(s: Status): string {
   for (const o of s.tls?.acme?.orders ?? []) {
     if (o.lastError) notes.push(`tls: certificate for ${o.hosts.join(', ')}: ${plural(o.failures, 'failed attempt')}, last: ${o.lastError}`);
   }
+  if (s.deploy) {
+    const d = s.deploy;
+    notes.push(`deploy running: ${d.commit ? d.commit.slice(0, 7) : '(resolving)'} into ${d.color}, step ${d.step}, ${ago(d.elapsedMs)} so far; bgproxy deploy --cancel stops it`);
+  }
   if (s.config?.changedSinceLoad) {
-    notes.push(`${s.config.file} has changed since serve loaded it (${s.config.loadedAt}): bgproxy reload applies it`);
+    const refusal = s.config.reloadRefusal?.replace(/; nothing was reloaded$/, '');
+    const what = refusal ? `bgproxy reload would refuse it (${refusal})` : 'bgproxy reload applies it';
+    notes.push(`${s.config.file} has changed since serve loaded it (${s.config.loadedAt}): ${what}`);
   }
   return `${head}\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}${formatTraffic(s)}${formatLastRelease(s)}`;
 }
@@ -116,7 +122,8 @@ export function registerOps(program: Command): void {
 }
 
 export function formatReload(plan: ReloadPlan): string {
-  if (plan.changed.length === 0) return 'config unchanged\n';
+  // Own certificates are read again at every reload: a new one is news even when the config is not.
+  if (plan.changed.length === 0) return plan.notes.length ? `${plan.notes.map((n) => `${n}\n`).join('')}config otherwise unchanged\n` : 'config unchanged\n';
   const later = plan.atNextStart.length
     ? `the apps use ${plan.atNextStart.join(', ')} from their next start (bgproxy restart next, or the next deploy)\n`
     : '';
