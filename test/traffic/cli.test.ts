@@ -26,7 +26,7 @@ t.test('maintenance, pause/resume and a canary through the CLI, shown by status'
   const paused = await cli(['pause', '--timeout', '2m', '--root', root]);
   t.equal(paused.code, 0, paused.stderr);
   t.match(paused.stdout, /^paused: live requests wait \(up to 2m each\); none in flight/);
-  const waiting = request(s.port, 'shop.test');
+  const waiting = request(s.port, 'shop.test', { timeoutMs: 180_000 });
   const ps = await cli(['status', '--root', root]);
   t.match(ps.stdout, /^paused since \S+: \d+ requests? waiting \(up to 2m each\)/m);
   const resumed = await cli(['resume', '--root', root]);
