@@ -75,6 +75,8 @@ export class Bgproxy extends EventEmitter {
   /** Access rules, maintenance, pause and the canary split (src/traffic). */
   readonly #traffic: TrafficControls;
   readonly #tls: TlsFront | null;
+  /** The deploy running now: what status shows, and how stop or `deploy --cancel` ends it. */
+  #deploying: { abort: AbortController; color: Color; commit: string | null; step: string; startedAt: number } | null = null;
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -328,6 +330,32 @@ export class Bgproxy extends EventEmitter {
     return { live: this.#roles.live, was: ended.color, inflightAtSwitch, cutOff, drainMs, totalMs: drainMs, canaryEnded: true };
   }
 
+  /**
+   * Ends the deploy running now, if any (serve stopping, `deploy --cancel`): its commands'
+   * process groups are stopped, no further step runs, next is marked failed with `reason`.
+   * Returns what was interrupted, or null when no deploy runs.
+   */
+  interruptDeploy(reason: string): { color: Color; commit: string | null; step: string } | null {
+    const d = this.#deploying;
+    if (!d || d.abort.signal.aborted) return null;
+    this.log.warn({ event: 'deploy-interrupted', color: d.color, step: d.step, reason }, `interrupting the deploy into ${d.color} (${d.step}): ${reason}`);
+    d.abort.abort(reason);
+    return { color: d.color, commit: d.commit, step: d.step };
+  }
+
+  /** Resolves once the operation holding the lock (if any) has ended, or after timeoutMs; true if it ended. */
+  async settled(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.#running.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return ended;
+  }
+
   /** Holds new live-host requests (see traffic/pause.ts); resolves once live has none in flight. */
   pause(timeoutMs: number): Promise<{ timeoutMs: number; inflightLeft: number; drainMs: number }> {
     return this.#traffic.pause(timeoutMs);
@@ -397,11 +425,22 @@ export class Bgproxy extends EventEmitter {
       if (canary !== null) {
         throw new BgError('BG_STATE', `a canary sends live traffic to ${canary}, the color a deploy would replace: complete it (bgproxy cutover) or end it (bgproxy rollback) first`);
       }
-      const result = await deploy(this.#deployHost(), opts, (p) => {
-        this.emit('deploy-progress', p);
-        onProgress?.(p);
-      });
+      const abort = new AbortController();
+      const run = { abort, color: this.#roles.next, commit: null as string | null, step: 'start', startedAt: Date.now() };
+      this.#deploying = run;
+      let result: DeployResult;
+      try {
+        result = await deploy(this.#deployHost(), { ...opts, signal: abort.signal }, (p) => {
+          if (p.phase === 'start') run.step = p.step;
+          if (p.commit) run.commit = p.commit;
+          this.emit('deploy-progress', p);
+          onProgress?.(p);
+        });
+      } finally {
+        this.#deploying = null;
+      }
       if (!opts.cutover) return result;
+      if (abort.signal.aborted) throw new BgError('BG_DEPLOY', `deploy into ${result.color} finished, but no cutover: ${String(abort.signal.reason)}`);
       const cut = await this.#release('cutover', () => result.color, opts.watchMs === undefined ? {} : { watchMs: opts.watchMs }, onProgress);
       return { ...result, cutover: cut };
     });
@@ -578,6 +617,13 @@ export class Bgproxy extends EventEmitter {
       watch: this.#watch.report(),
       traffic: this.#traffic.status(),
       ...(this.#tls ? { tls: this.#tls.status() } : {}),
+      deploy: this.#deploying && {
+        color: this.#deploying.color,
+        commit: this.#deploying.commit,
+        step: this.#deploying.step,
+        startedAt: new Date(this.#deploying.startedAt).toISOString(),
+        elapsedMs: Date.now() - this.#deploying.startedAt,
+      },
     };
   }
 

@@ -12,6 +12,7 @@ import type { Logger } from './log.js';
 import { cleanTempDir } from './proxy/buffer/temp-files.js';
 import { listenOn } from './proxy/front.js';
 import { H2Front } from './proxy/h2/front.js';
+import { engineProblem } from './proxy/llhttp.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
 import { planReload } from './reload.js';
 
@@ -124,6 +125,12 @@ function numberArg(v: unknown, key: string, min: number, max: number): number {
   return v;
 }
 
+/** At stop, how long the interrupted operation gets to end and answer its client after the apps stopped. */
+const SETTLE_MS = 5_000;
+
+/** How long `deploy --cancel` waits for the interrupted deploy to end before it answers. */
+const CANCEL_WAIT_MS = 15_000;
+
 /** How long a gated cutover holds the root's lock waiting for "go" before it gives up. */
 const GATE_TIMEOUT_MS = 5 * 60_000;
 
@@ -183,6 +190,13 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
         },
         (p) => emit('progress', { ...p }),
       ),
+    'deploy-cancel': async () => {
+      const d = bg.interruptDeploy('cancelled by bgproxy deploy --cancel');
+      if (!d) throw new BgError('BG_STATE', 'no deploy is running');
+      // Answer once it has ended: its command's group stopped, next marked failed.
+      const ended = await bg.settled(CANCEL_WAIT_MS);
+      return { ...d, ended };
+    },
     canary: (args) => bg.canary(numberArg(args.percent, 'percent', 0, 100), { force: args.force === true, ...optWatchMs(args.watchMs) }),
     pause: (args) => bg.pause(numberArg(args.timeoutMs, 'timeoutMs', 1, 24 * 3_600_000)),
     resume: async () => bg.resume(),
@@ -199,6 +213,7 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
 
 export async function startServer(opts: ServeOptions): Promise<Running> {
   const { config, logger } = opts;
+  if (engineProblem !== null && config.mode === 'proxy') throw new BgError('BG_STATE', engineProblem);
   if (!existsSync(path.join(config.root, 'run'))) {
     throw new BgError('BG_LAYOUT', `${config.root} is not a bgproxy root (no run/ directory; run bgproxy init)`);
   }
@@ -312,6 +327,9 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       logger.info({ event: 'shutdown' }, 'shutting down');
       const t0 = performance.now();
       const drainMs = bg.config.drainTimeoutMs;
+      // A deploy under way ends now (its commands' groups stopped, next marked failed): left
+      // to run, it would start an app after the apps were stopped, and keep serve alive.
+      bg.interruptDeploy('bgproxy serve is stopping');
       // Clients first, apps after: a request that arrives on a kept connection while
       // closing still reaches a running app.
       bg.releaseHeld();
@@ -321,6 +339,9 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       // h2 sessions get GOAWAY at once; their streams in flight finish alongside.
       const [closed] = await Promise.all([server ? server.close(drainMs) : { forced: false }, h2?.close(drainMs)]);
       await bg.close(drainMs);
+      // The interrupted operation answers its client (the deploy command says what happened)
+      // before the control socket closes.
+      if (!(await bg.settled(SETTLE_MS))) logger.warn({ event: 'shutdown', waitedMs: SETTLE_MS }, 'an operation was still running at exit');
       await control.close();
       try {
         unlinkSync(pidFile);

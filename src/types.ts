@@ -100,4 +100,16 @@ export interface Status {
     /** With changedSinceLoad: why `bgproxy reload` would refuse the file as it is now, or null when it would apply it. */
     reloadRefusal?: string | null;
   };
+  /** The deploy running now, if any: into which color, which commit (once resolved), which step, since when. */
+  deploy?: DeployRunning | null;
+}
+
+export interface DeployRunning {
+  color: Color;
+  /** Null until the resolve step has named it. */
+  commit: string | null;
+  step: string;
+  /** ISO time the deploy started. */
+  startedAt: string;
+  elapsedMs: number;
 }

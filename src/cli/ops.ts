@@ -40,6 +40,10 @@ export function formatStatus(s: Status): string {
   for (const o of s.tls?.acme?.orders ?? []) {
     if (o.lastError) notes.push(`tls: certificate for ${o.hosts.join(', ')}: ${plural(o.failures, 'failed attempt')}, last: ${o.lastError}`);
   }
+  if (s.deploy) {
+    const d = s.deploy;
+    notes.push(`deploy running: ${d.commit ? d.commit.slice(0, 7) : '(resolving)'} into ${d.color}, step ${d.step}, ${ago(d.elapsedMs)} so far; bgproxy deploy --cancel stops it`);
+  }
   if (s.config?.changedSinceLoad) {
     const refusal = s.config.reloadRefusal?.replace(/; nothing was reloaded$/, '');
     const what = refusal ? `bgproxy reload would refuse it (${refusal})` : 'bgproxy reload applies it';

@@ -180,8 +180,21 @@ export function registerRelease(program: Command): void {
     .option('--cutover', 'once healthy, make it live')
     .option('--watch <duration>', 'with --cutover: watch the new live color this long (60s, 2m; a bare number is seconds) and roll back automatically (as cutover --watch)')
     .option('--json', 'progress and result as JSON lines')
-    .action(async (commit: string | undefined, f: { root?: string; from?: string; force?: boolean; allowDirty?: boolean; cutover?: boolean; watch?: string; json?: boolean }) => {
+    .option('--cancel', 'stop the deploy running in serve (its next color is marked failed)')
+    .action(async (commit: string | undefined, f: { root?: string; from?: string; force?: boolean; allowDirty?: boolean; cutover?: boolean; watch?: string; json?: boolean; cancel?: boolean }) => {
       const root = resolveRoot(f.root);
+      if (f.cancel) {
+        if (commit !== undefined || f.from || f.force || f.allowDirty || f.cutover || f.watch) {
+          throw new BgError('BG_USAGE', '--cancel takes no commit and no other deploy option');
+        }
+        await printed(
+          f.json === true,
+          async () => (await controlRequest(root, 'deploy-cancel', {})) as { color: string; commit: string | null; step: string; ended: boolean },
+          (r) =>
+            `cancelled the deploy${r.commit ? ` of ${r.commit.slice(0, 7)}` : ''} into ${r.color} at ${r.step}${r.ended ? '' : ' (still ending)'}; ${r.color} is marked failed until a deploy completes\n`,
+        );
+        return;
+      }
       if (f.watch !== undefined && !f.cutover) throw new BgError('BG_USAGE', '--watch needs --cutover (a deploy alone switches nothing to watch)');
       const args = {
         commit,
@@ -193,21 +206,37 @@ export function registerRelease(program: Command): void {
       };
       const json = f.json === true;
       const print = progressOutput(json);
-      await printed(
-        json,
-        () =>
-          viaServerOrLocal<DeployResult & { cutover?: CutoverResult }>(
-            root,
-            'deploy',
-            args,
-            (bg) => bg.deploy(args, print),
-            (event, data) => {
-              if (event === 'progress') print(data as unknown as DeployProgress);
-            },
-          ),
-        // With --cutover the release went live already: no "go live: bgproxy cutover" advice.
-        (r) => (r.cutover ? `${r.message.replace(/ - go live: bgproxy cutover$/, '')}\n${formatCutover(r.cutover)}` : `${r.message}\n`),
-      );
+      // Ctrl-C here ends this command, not the deploy: it runs inside serve. Say so, and how to follow or stop it.
+      const onInterrupt = (): void => {
+        process.stderr.write(
+          `\nbgproxy: this command stopped; the deploy goes on inside bgproxy serve. Follow it: bgproxy status --root ${root}; stop it: bgproxy deploy --cancel --root ${root}\n`,
+        );
+        process.exit(130);
+      };
+      process.once('SIGINT', onInterrupt);
+      try {
+        await printed(
+          json,
+          () =>
+            viaServerOrLocal<DeployResult & { cutover?: CutoverResult }>(
+              root,
+              'deploy',
+              args,
+              (bg) => {
+                // Here, without serve, the deploy runs in this process: Ctrl-C ends it.
+                process.off('SIGINT', onInterrupt);
+                return bg.deploy(args, print);
+              },
+              (event, data) => {
+                if (event === 'progress') print(data as unknown as DeployProgress);
+              },
+            ),
+          // With --cutover the release went live already: no "go live: bgproxy cutover" advice.
+          (r) => (r.cutover ? `${r.message.replace(/ - go live: bgproxy cutover$/, '')}\n${formatCutover(r.cutover)}` : `${r.message}\n`),
+        );
+      } finally {
+        process.off('SIGINT', onInterrupt);
+      }
     });
 
   for (const name of ['cutover', 'rollback'] as const) {

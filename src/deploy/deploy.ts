@@ -22,6 +22,12 @@ export interface DeployOptions {
   force?: boolean;
   /** Deploy from a local working copy with uncommitted changes. */
   allowDirty?: boolean;
+  /**
+   * Aborted when the deploy must end now (serve stopping, `deploy --cancel`): the running
+   * command's process group is stopped, no further step runs, next is marked failed with
+   * the abort's reason (a string) as the cause.
+   */
+  signal?: AbortSignal;
 }
 
 export interface DeployProgress {
@@ -30,6 +36,8 @@ export interface DeployProgress {
   phase: 'start' | 'done' | 'line';
   ms?: number;
   line?: string;
+  /** The commit being deployed, once resolved (on the resolve step's 'done'). */
+  commit?: string;
 }
 
 export interface DeployResult {
@@ -85,13 +93,14 @@ export async function deploy(
   const steps: DeployResult['steps'] = [];
   let current = 'resolve';
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    if (opts.signal?.aborted) throw new BgError('BG_DEPLOY', `interrupted before ${name}`);
     current = name;
     onProgress({ step: name, phase: 'start' });
     const s = performance.now();
     const out = await fn();
     const ms = Math.round(performance.now() - s);
     steps.push({ step: name, ms });
-    onProgress({ step: name, phase: 'done', ms });
+    onProgress({ step: name, phase: 'done', ms, ...(out && typeof out === 'object' && 'commit' in out && typeof out.commit === 'string' ? { commit: out.commit } : {}) });
     return out;
   };
   const onLine = (line: string): void => onProgress({ step: current, phase: 'line', line });
@@ -120,7 +129,7 @@ export async function deploy(
     const env = releaseEnv(config, color, { commit: r.commit, role: 'next' });
     const logFile = path.join(config.root, 'logs', `deploy-${color}.log`);
     const install = await step('install', () =>
-      runCommands(config.app.install, { cwd, env, timeoutMs: config.app.installTimeoutMs, step: 'install', logFile, onLine }),
+      runCommands(config.app.install, { cwd, env, timeoutMs: config.app.installTimeoutMs, step: 'install', logFile, onLine, signal: opts.signal }),
     );
     if (config.app.hooks.afterInstall.length > 0) {
       await step('afterInstall', () =>
@@ -132,6 +141,7 @@ export async function deploy(
           logFile,
           onLine,
           code: 'BG_HOOK',
+          signal: opts.signal,
         }),
       );
     }
@@ -156,7 +166,9 @@ export async function deploy(
     const message = `${color} now runs ${r.shortCommit} "${r.subject}"${preview ? ` - preview: ${preview}` : ''} - go live: bgproxy cutover`;
     host.log.info({ event: 'deployed', color, commit: r.commit, ms: totalMs }, message);
     return { color, commit: r.commit, shortCommit: r.shortCommit, subject: r.subject, noop: false, steps, totalMs, preview, message, ...(nginx ? { nginx } : {}) };
-  } catch (err) {
+  } catch (caught) {
+    // Interrupted: whatever the step said (a command killed, an app stopped), the cause is the abort.
+    const err = opts.signal?.aborted ? new BgError('BG_DEPLOY', `interrupted at ${current}: ${String(opts.signal.reason)}`, { cause: caught }) : caught;
     const reason = isBgError(err) ? err.message : `${current} failed: ${(err as Error).message}`;
     if (touched) host.markFailed(color, reason);
     const durationMs = Math.round(performance.now() - t0);
@@ -171,7 +183,7 @@ export async function deploy(
     }).catch(() => undefined);
     host.log.error({ event: 'deploy-failed', color, step: current, reason }, `deploy into ${color} failed at ${current}`);
     if (isBgError(err)) {
-      const msg = err.message.startsWith(current) ? err.message : `${current} failed: ${err.message}`;
+      const msg = err.message.startsWith(current) || err.message.startsWith('interrupted') ? err.message : `${current} failed: ${err.message}`;
       throw new BgError(err.code === 'BG_HOOK' ? 'BG_HOOK' : 'BG_DEPLOY', `deploy into ${color}: ${msg}`, {
         cause: err,
         ...(err.detail ? { detail: err.detail } : {}),

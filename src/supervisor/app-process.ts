@@ -217,6 +217,8 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
     const prev = this.#run;
     if (prev) await waitGroupGone(prev.leader.pid, KILL_WAIT_MS);
     const held = await whoListens(o.port);
+    // stop() came while this start waited: spawning now would leave an app nobody stops.
+    if (this.#state !== 'starting') throw new BgError('BG_PROCESS', `${this.color} was stopped before it started`);
     if (held) {
       // Started anyway, the app would fail to bind while the health probe found the other
       // process healthy: the preview host, or after a cutover the public one, would serve it.
@@ -247,6 +249,12 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
       this.#setState('failed', reason);
       this.#log.error({ err: spawned.error }, 'failed');
       throw new BgError('BG_PROCESS', `${this.color}: ${reason}`);
+    }
+    if (this.#state !== 'starting') {
+      // Stopped while spawning: this process was never seen by stop(); end it here.
+      signalGroup(spawned.leader.pid, 'SIGKILL');
+      await waitGroupGone(spawned.leader.pid, KILL_WAIT_MS);
+      throw new BgError('BG_PROCESS', `${this.color} was stopped before it started`);
     }
     const run: Run = { leader: spawned.leader, abort: new AbortController(), verified: new Set(), tail };
     const { pid } = run.leader;

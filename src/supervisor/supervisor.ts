@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { appEnv, COLORS, type Color, type Config, type ConfigSource, type Role } from '../config.js';
+import { BgError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { AppProcess, type AppSnapshot, type AppState } from './app-process.js';
 import { whoListens } from './port-owner.js';
@@ -50,6 +51,8 @@ export class Supervisor {
   readonly #apps = new Map<Color, AppProcess>();
   readonly #queues = new Map<Color, Promise<void>>();
   readonly #onState: (color: Color, state: AppState) => void;
+  /** Set by stopAll (serve stopping): no app starts after it. */
+  #closed = false;
 
   constructor(config: ConfigSource, logger: Logger, onState: (color: Color, state: AppState) => void) {
     this.#config = config;
@@ -119,6 +122,7 @@ export class Supervisor {
       old.removeAllListeners('state');
     } else await this.#stopLeftover(color);
     await this.#stopOwnListener(color);
+    if (this.#closed) throw new BgError('BG_PROCESS', `${color} not started: bgproxy serve is stopping`);
     const app = this.#make(color, id);
     this.#apps.set(color, app);
     await app.start();
@@ -189,6 +193,7 @@ export class Supervisor {
   }
 
   async stopAll(): Promise<void> {
+    this.#closed = true;
     await Promise.all(COLORS.map((c) => this.stop(c)));
   }
 }

@@ -1,6 +1,7 @@
 // serve killed with SIGKILL in the middle of a slow install: the next serve knows the
 // deploy never finished (COLOR/etc/failed.json), does not start the half-installed
 // checkout, shows next failed, and cutover refuses it until a deploy completes.
+// (SIGTERM mid-install: deploy-sigterm.test.ts.)
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';

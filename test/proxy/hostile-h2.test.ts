@@ -48,10 +48,10 @@ t.test('rapid reset: streams opened and cancelled at once end the session with E
   t.equal(await othersServed(t, port, ca.pem), 'blue\n');
 });
 
-t.test('a client that never reads: the app is held back by flow control, nothing piles up', async (t) => {
+t.test('a client that never reads (buffering.responses false): the app is held back by flow control, nothing piles up', async (t) => {
   const total = 32 * 1024 * 1024;
   let written = 0;
-  const { ca, port } = await setup(t, {}, {}, (_req, res) => {
+  const { ca, port } = await setup(t, { buffering: { responses: false } }, {}, (_req, res) => {
     const chunk = Buffer.alloc(64 * 1024, 'z');
     const more = (): void => {
       while (written < total) {
@@ -77,6 +77,50 @@ t.test('a client that never reads: the app is held back by flow control, nothing
   req.resume();
   await new Promise((r) => req.on('end', r));
   t.equal(got, total, 'once the client reads, the whole answer arrives');
+});
+
+t.test('a client that never reads (responses buffered): the app finishes at once, the answer waits in a bounded spool', async (t) => {
+  const total = 8 * 1024 * 1024;
+  let written = 0;
+  let ended = false;
+  const { ca, port } = await setup(t, {}, {}, (_req, res) => {
+    const chunk = Buffer.alloc(64 * 1024, 'z');
+    const more = (): void => {
+      while (written < total) {
+        written += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', more);
+      }
+      res.end(() => {
+        ended = true;
+      });
+    };
+    more();
+  });
+  const s = h2Connect(t, port, ca.pem);
+  const req = s.request({ ':path': '/big', ':authority': 'live.test' });
+  req.pause();
+  while (!ended) await new Promise((r) => setTimeout(r, 50));
+  t.equal(written, total, 'the app wrote its whole answer to a client that reads nothing');
+  let got = 0;
+  req.on('data', (c: Buffer) => (got += c.length));
+  req.resume();
+  await new Promise((r) => req.on('end', r));
+  t.equal(got, total, 'once the client reads, the whole answer arrives');
+});
+
+t.test('a client that stops reading is cut at timeouts.sendMs: the stream is reset, its spool freed', async (t) => {
+  const blueAnswer = colorHandler('blue');
+  const { ca, port } = await setup(t, { timeouts: { sendMs: 1000 } }, {}, (req, res) => {
+    if (req.url === '/big') res.end(Buffer.alloc(4 * 1024 * 1024, 's'));
+    else blueAnswer(req, res);
+  });
+  const s = h2Connect(t, port, ca.pem);
+  const req = s.request({ ':path': '/big', ':authority': 'live.test' });
+  req.on('error', () => {});
+  req.pause();
+  await new Promise<void>((resolve) => req.once('close', () => resolve()));
+  t.equal(req.rstCode, http2.constants.NGHTTP2_CANCEL, 'RST_STREAM CANCEL');
+  t.equal(await othersServed(t, port, ca.pem), 'blue\n');
 });
 
 t.test('CONTINUATION flood: a header block that never ends does not grow without bound', async (t) => {
@@ -203,6 +247,27 @@ t.test('more streams than maxConcurrentStreams: the excess is refused, the rest 
   t.equal(refused, 7, 'the rest refused with REFUSED_STREAM');
   t.equal(blue.seen.length, 5, 'the app saw only the admitted streams');
   t.equal(await othersServed(t, port, ca.pem), 'blue\n');
+});
+
+t.test('a slow upload over h2 is cut at timeouts.requestMs with 408; the app never sees it; the session serves on', async (t) => {
+  const { ca, port, blue } = await setup(t, { timeouts: { requestMs: 1000 } });
+  const s = h2Connect(t, port, ca.pem);
+  const req = s.request({ ':method': 'POST', ':path': '/slow-upload', ':authority': 'live.test' });
+  const status = new Promise<number>((resolve) => {
+    req.on('response', (h) => resolve(Number(h[':status'])));
+    req.on('close', () => resolve(0));
+  });
+  req.on('error', () => {});
+  req.resume();
+  const drip = setInterval(() => {
+    if (!req.destroyed && !req.closed) req.write('x');
+  }, 100);
+  t.teardown(() => clearInterval(drip));
+  t.equal(await status, 408, '408 Request Timeout');
+  await new Promise<void>((resolve) => (req.closed ? resolve() : req.once('close', () => resolve())));
+  clearInterval(drip);
+  t.equal(blue.seen.length, 0, 'the app never saw the slow upload');
+  t.equal((await h2Request(s, { ':path': '/after', ':authority': 'live.test' })).body, 'blue\n', 'the same session serves on');
 });
 
 t.test('idle sessions are closed at timeouts.keepAliveMs; clients are served meanwhile', async (t) => {

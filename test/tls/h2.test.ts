@@ -12,12 +12,12 @@ import { httpsRequest, issueCert, makeCa } from '../helpers/tls.js';
 type T = { teardown(fn: () => unknown): void };
 const tlsPort = (p: { tlsListen: string | null }): number => Number(p.tlsListen!.split(':').pop());
 
-async function setup(t: T, extra: Record<string, unknown> = {}, blueHandler: http.RequestListener = colorHandler('blue')) {
+async function setup(t: T, extra: Record<string, unknown> = {}, blueHandler: http.RequestListener = colorHandler('blue'), settings: Record<string, unknown> = {}) {
   const ca = makeCa(t);
   const cert = issueCert(ca, 'live', ['live.test', '*.live.test']);
   const blue = await startBackend(t, blueHandler);
   const green = await startBackend(t, colorHandler('green'));
-  const p = await startProxy(t, { blue, green, settings: { tls: { listen: '127.0.0.1:0', certificates: [cert], ...extra } } });
+  const p = await startProxy(t, { blue, green, settings: { tls: { listen: '127.0.0.1:0', certificates: [cert], ...extra }, ...settings } });
   return { ca, p, port: tlsPort(p) };
 }
 
@@ -34,7 +34,7 @@ interface H2Result {
   body: string;
 }
 
-function h2Request(s: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: string[]): Promise<H2Result> {
+function h2Request(s: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Array<string | Buffer>): Promise<H2Result> {
   return new Promise((resolve, reject) => {
     const req = s.request(headers, { endStream: body === undefined });
     let res: http2.IncomingHttpHeaders = {};
@@ -113,7 +113,7 @@ t.test('an h2 request body without a length reaches the app whole', async (t) =>
   t.ok(got[0]!.te === 'chunked' || got[0]!.len !== undefined, 'framed with chunked or a Content-Length');
 });
 
-t.test('flow control upstream: an app that does not read holds the client back, then gets it all', async (t) => {
+t.test('flow control upstream (buffering.requests false): an app that does not read holds the client back, then gets it all', async (t) => {
   const total = 16 * 1024 * 1024;
   let reading: (() => void) | null = null;
   let received = 0;
@@ -124,7 +124,7 @@ t.test('flow control upstream: an app that does not read holds the client back, 
       req.on('end', () => res.end(String(received)));
       req.resume();
     };
-  });
+  }, { buffering: { requests: false } });
   const s = connect(t, port, ca.pem);
   const req = s.request({ ':method': 'POST', ':path': '/up', ':authority': 'live.test' });
   let sent = 0;
@@ -155,6 +155,24 @@ t.test('flow control upstream: an app that does not read holds the client back, 
   });
   (reading as () => void)();
   t.equal(await body, String(total), 'the app got the whole body once it read');
+});
+
+t.test('request buffering over h2: the body is read whole first and reaches the app with a Content-Length', async (t) => {
+  const total = 4 * 1024 * 1024;
+  const got: { len?: string; te?: string; bytes: number }[] = [];
+  const { ca, port } = await setup(t, {}, (req, res) => {
+    let bytes = 0;
+    req.on('data', (c: Buffer) => (bytes += c.length));
+    req.on('end', () => {
+      got.push({ len: req.headers['content-length'], te: req.headers['transfer-encoding'], bytes });
+      res.end(String(bytes));
+    });
+  });
+  const s = connect(t, port, ca.pem);
+  const parts = Array.from({ length: total / 65536 }, () => Buffer.alloc(65536, 'b'));
+  const r = await h2Request(s, { ':method': 'POST', ':path': '/up', ':authority': 'live.test' }, parts);
+  t.equal(r.body, String(total));
+  t.same(got, [{ len: String(total), te: undefined, bytes: total }], 'one request, de-chunked with its Content-Length');
 });
 
 t.test('graceful stop: GOAWAY, a stream in flight finishes, new connections are refused', async (t) => {
@@ -210,6 +228,7 @@ t.test('limits: max concurrent streams advertised; an oversized header block is 
   await new Promise<void>((resolve) => s.once('remoteSettings', () => resolve()));
   t.equal(s.remoteSettings.maxConcurrentStreams, 7);
   t.equal(s.remoteSettings.maxHeaderListSize, 4096);
+  t.equal(s.remoteSettings.enableConnectProtocol, false, 'no extended CONNECT: websockets stay on HTTP/1.1');
   const big = await h2Request(s, { ':path': '/', ':authority': 'live.test', 'x-big': 'y'.repeat(8000) }).catch((e: Error) => e);
   t.ok(big instanceof Error || big.status === 431, 'the big header block is refused');
   const other = connect(t, port, ca.pem);

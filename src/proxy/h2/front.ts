@@ -6,7 +6,8 @@
 // that end abusive ones, idle timeouts, and GOAWAY with a drain at stop.
 import http2 from 'node:http2';
 import type tls from 'node:tls';
-import type { RequestHead } from '../front.js';
+import { checkIntervalMs, type RequestHead } from '../front.js';
+import type { TimeoutsConfig } from '../../config.js';
 import { H2Request, headOf } from './stream.js';
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
@@ -21,10 +22,8 @@ export interface H2Limits {
   maxHeaderListSize: number;
 }
 
-export interface H2Timeouts {
-  /** A session with no stream open and no frame received for this long gets GOAWAY. */
-  keepAliveMs: number;
-}
+/** keepAliveMs: a session with no stream open and no frame received for this long gets GOAWAY; requestMs: a request body still arriving after this long gets 408. */
+export type H2Timeouts = TimeoutsConfig;
 
 /**
  * Rapid reset (CVE-2023-44487): each stream a client opens starts an upstream request, and
@@ -51,6 +50,9 @@ export class H2Front {
   #timeouts: H2Timeouts;
   readonly #handle: (req: H2Request) => void;
   #closing = false;
+  /** Streams in progress, for the coarse requestMs sweep (no timer per stream). */
+  readonly #requests = new Set<H2Request>();
+  #timer: NodeJS.Timeout | null = null;
   /** Sessions ended for abuse (rapid reset), for status and tests. */
   abusive = 0;
 
@@ -59,12 +61,33 @@ export class H2Front {
     this.#handle = handle;
     this.#limits = limits;
     this.#timeouts = timeouts;
+    this.#schedule();
   }
 
-  /** New limits and timeouts (a config reload): they apply to sessions opened from now on. */
+  /** New limits and timeouts (a config reload): limits apply to sessions opened from now on. */
   configure(limits: H2Limits, timeouts: H2Timeouts): void {
     this.#limits = limits;
     this.#timeouts = timeouts;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = setInterval(() => this.sweep(), checkIntervalMs(this.#timeouts));
+    this.#timer.unref();
+  }
+
+  /**
+   * Times out requests whose body is still arriving after timeouts.requestMs, and cuts answers
+   * the client has not taken for timeouts.sendMs (nginx's send_timeout); 0 turns either off.
+   */
+  sweep(): void {
+    const { requestMs, sendMs } = this.#timeouts;
+    const now = performance.now();
+    for (const r of this.#requests) {
+      if (sendMs > 0 && r.stalledSince >= 0 && now - r.stalledSince >= sendMs) r.abortStalled();
+      else if (requestMs > 0 && r.receiving && now - r.started >= requestMs) r.timeout();
+    }
   }
 
   get sessions(): number {
@@ -113,7 +136,9 @@ export class H2Front {
     const head = headOf(raw, (flags & NGHTTP2_FLAG_END_STREAM) !== 0, this.#limits.maxHeaderListSize);
     const refused = 'status' in head;
     const req = new H2Request(stream, refused ? REFUSED : head, socket, flags);
+    this.#requests.add(req);
     stream.on('close', () => {
+      this.#requests.delete(req);
       state.open--;
       // A reset the client sent before its answer was complete: spent from the budget.
       if (stream.rstCode !== NGHTTP2_NO_ERROR && !req.resetHere && !req.complete && !session.destroyed) this.#reset(session, state);
@@ -143,6 +168,7 @@ export class H2Front {
    */
   close(timeoutMs: number): Promise<void> {
     this.#closing = true;
+    if (this.#timer) clearInterval(this.#timer);
     for (const s of this.#sessions.keys()) s.close();
     if (this.#sessions.size === 0) return Promise.resolve();
     return new Promise((resolve) => {

@@ -11,7 +11,7 @@ import type { AccessLog } from '../access-log.js';
 import type { Exchange, ExchangeOwner, Framing, Sink, Source } from '../exchange.js';
 import type { RequestHead } from '../front.js';
 
-const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
 /**
  * RFC 9113 8.2.2: connection-specific fields are never forwarded, either way (nghttp2
@@ -109,6 +109,8 @@ export class H2Request implements Sink, Source, ExchangeOwner {
   resetHere = false;
   /** The whole answer has been handed to the stream. */
   complete = false;
+  /** Since when the client has not taken our answer's bytes (a full stream window), for timeouts.sendMs. */
+  stalledSince = -1;
   #log: AccessLog | null = null;
   #drainHooked = false;
   /** The request body has been fully read (or there is none). */
@@ -123,13 +125,44 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     stream.on('close', () => this.#onClose());
   }
 
+  /** The request body is still arriving. */
+  get receiving(): boolean {
+    return !this.#received && !this.stream.destroyed;
+  }
+
+  /**
+   * The request took longer than timeouts.requestMs to arrive (a slow upload): 408 when
+   * nothing was answered yet, and the rest of the body refused (RST_STREAM NO_ERROR once the
+   * answer is out, RFC 9113 8.1); a reset when an answer had begun.
+   */
+  timeout(): void {
+    const s = this.stream;
+    const ex = this.exchange;
+    if (ex !== null && !ex.finished) ex.abort();
+    if (s.destroyed) return;
+    if (s.headersSent) {
+      this.resetHere = true;
+      s.close(NGHTTP2_CANCEL);
+      return;
+    }
+    this.answer(408, [], 'bgproxy: request timeout\n');
+    this.resetHere = true;
+    s.close(NGHTTP2_NO_ERROR);
+  }
+
+  /** Cut at timeouts.sendMs (the client stopped reading): the answer is abandoned, its spool freed. */
+  abortStalled(): void {
+    this.stalledSince = -1;
+    const ex = this.exchange;
+    if (ex !== null && !ex.finished) ex.abort();
+    this.resetHere = true;
+    if (!this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+  }
+
   /** The client reset the stream or the session went away. */
   get gone(): boolean {
     return this.stream.destroyed;
   }
-
-  /** Waits for a gate: the body stays unread (the stream is paused until forwarded). */
-  hold(): void {}
 
   /** Answers here (refusals, gate answers); an unread request body is read and dropped. */
   answer(status: number, headers: ReadonlyArray<readonly [string, string]>, body: string | Buffer): void {
@@ -203,9 +236,15 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     const s = this.stream;
     if (s.destroyed || s.writableEnded) return true;
     const ok = s.write(chunk);
-    if (!ok && !this.#drainHooked) {
-      this.#drainHooked = true;
-      s.on('drain', () => this.exchange?.onSinkDrain());
+    if (!ok) {
+      if (this.stalledSince < 0) this.stalledSince = performance.now();
+      if (!this.#drainHooked) {
+        this.#drainHooked = true;
+        s.on('drain', () => {
+          this.stalledSince = -1;
+          this.exchange?.onSinkDrain();
+        });
+      }
     }
     return ok;
   }
