@@ -13,6 +13,7 @@ import { type MetricsServer, startMetricsServer } from './metrics/server.js';
 import { cleanTempDir } from './proxy/buffer/temp-files.js';
 import { listenOn } from './proxy/front.js';
 import { H2Front } from './proxy/h2/front.js';
+import { engineProblem } from './proxy/llhttp.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
 import { planReload } from './reload.js';
 
@@ -215,6 +216,7 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
 
 export async function startServer(opts: ServeOptions): Promise<Running> {
   const { config, logger } = opts;
+  if (engineProblem !== null && config.mode === 'proxy') throw new BgError('BG_STATE', engineProblem);
   if (!existsSync(path.join(config.root, 'run'))) {
     throw new BgError('BG_LAYOUT', `${config.root} is not a bgproxy root (no run/ directory; run bgproxy init)`);
   }

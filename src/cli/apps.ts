@@ -1,4 +1,5 @@
 // Commands for the supervised app processes: restart, stop, start, logs.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { resolveRoot } from '../config.js';
@@ -59,6 +60,8 @@ export function registerApps(program: Command): void {
       const n = Number(f.n);
       if (!Number.isInteger(n) || n < 0) throw new BgError('BG_USAGE', `-n must be a number of lines, got "${f.n}"`);
       const file = path.join(resolveRoot(f.root), 'logs', `${c}.log`);
+      // Nothing printed and exit 0 looked like a wrong root or a broken command: say why it is empty.
+      if (!existsSync(file)) process.stderr.write(`bgproxy: no log yet at ${file}: the ${c} app has not started (bgproxy status shows each color's state)\n`);
       const lines = await tailLog(file, n);
       if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
       if (f.follow) {

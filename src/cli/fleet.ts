@@ -5,10 +5,10 @@ import type { Command } from 'commander';
 import { BgError } from '../errors.js';
 import { type FleetConfig, fleetPath, loadFleet } from '../fleet/config.js';
 import { formatFleetHistory, readFleetHistory } from '../fleet/history.js';
+import { loadInventory } from '../fleet/inventory.js';
 import { acquireFleetLock } from '../fleet/lock.js';
 import { fleetPush } from '../fleet/push.js';
 import { type FleetReport, fleetDeploy, fleetSwitch, reportJson } from '../fleet/release.js';
-import { loadInventory } from '../fleet/inventory.js';
 import { FleetRun } from '../fleet/run.js';
 import { fleetStatus, formatFleetStatus } from '../fleet/status.js';
 

@@ -1,9 +1,10 @@
 // Node's own HTTP/1.1 parser (llhttp, the parser behind http.Server and undici), used
 // directly on both sides of the proxy so a request costs one parse per direction and no
 // IncomingMessage/ServerResponse/ClientRequest objects. It is reached through node:http's
-// internal `_http_common` module, the same binding on Node 20 and 22 (a documentation-only
-// deprecation, DEP0199, from Node 24): this file is the one place that knows, and it checks
-// the shape it needs at load so a Node that changes it fails at start, not per request.
+// internal `_http_common` module, the same binding on Node 20, 22, 24 and 26 (a
+// documentation-only deprecation, DEP0199, from Node 24): this file is the one place that
+// knows, and it checks the shape it needs at load so a Node that changes it fails at start
+// with one line (engineProblem), not per request.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -42,11 +43,30 @@ interface ParserClass {
   kLenientNone?: number;
 }
 
-const common = require('_http_common') as { HTTPParser: ParserClass; methods: string[] };
-const Parser = common.HTTPParser;
-for (const k of ['REQUEST', 'RESPONSE', 'kOnMessageBegin', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kOnExecute'] as const) {
-  if (typeof Parser?.[k] !== 'number') throw new Error(`this Node's HTTP parser binding lacks ${k}: bgproxy needs Node 20 or 22`);
+/** The internal's exports as the engine needs them; null when this Node has no such module. */
+function loadCommon(): { HTTPParser: ParserClass; methods: string[] } | null {
+  try {
+    return require('_http_common') as { HTTPParser: ParserClass; methods: string[] };
+  } catch {
+    return null;
+  }
 }
+
+const common = loadCommon();
+const NEEDED = ['REQUEST', 'RESPONSE', 'kOnMessageBegin', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kOnExecute'] as const;
+const lacking = common === null ? 'the _http_common module' : typeof common.HTTPParser !== 'function' ? 'HTTPParser' : NEEDED.find((k) => typeof common.HTTPParser[k] !== 'number');
+
+/**
+ * Why this Node cannot run the engine, as one line naming the Node version, or null. Checked
+ * by serve (and the embedding handlers) at start, never per request; nothing here throws at
+ * load, so the commands that need no proxy still work on such a Node.
+ */
+export const engineProblem: string | null =
+  lacking === undefined
+    ? null
+    : `Node ${process.version} lacks ${lacking} in node:http's internal HTTP parser binding, which bgproxy's proxy engine needs (tested on Node 20, 22, 24 and 26)`;
+
+const Parser = (common?.HTTPParser ?? { REQUEST: 0, RESPONSE: 1 }) as ParserClass;
 
 export const REQUEST = Parser.REQUEST;
 export const RESPONSE = Parser.RESPONSE;
@@ -57,7 +77,7 @@ export const kOnBody = Parser.kOnBody;
 export const kOnMessageComplete = Parser.kOnMessageComplete;
 export const kOnExecute = Parser.kOnExecute;
 /** The method names, indexed by the number kOnHeadersComplete passes. */
-export const METHODS: readonly string[] = common.methods;
+export const METHODS: readonly string[] = common?.methods ?? [];
 
 const free: NativeParser[] = [];
 const RESOURCE = {};

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Color, LimitsConfig, Role, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import { BgError } from '../errors.js';
 import type { RequestCounts } from '../metrics/requests.js';
 import { AccessLog } from './access-log.js';
 import { type BodyKind, Exchange, type ExchangeOwner, type ExchangeSettings, type Framing, type Sink, type Source } from './exchange.js';
@@ -15,6 +16,7 @@ import type { H2Request } from './h2/stream.js';
 import type { Answer, Forward, Gate, RequestView, Verdict, Wait } from './gate.js';
 import { upstreamHead } from './headers.js';
 import { normalizeHost } from './host.js';
+import { engineProblem } from './llhttp.js';
 import { requestIds } from './request-id.js';
 import type { Router } from './router.js';
 import type { Target } from './target.js';
@@ -231,6 +233,7 @@ function answerHead(status: number, headers: ReadonlyArray<readonly [string, str
 const EMPTY = Buffer.alloc(0);
 
 export function createHandlers(opts: HandlerOptions): Handlers {
+  if (engineProblem !== null) throw new BgError('BG_STATE', engineProblem);
   const { table } = opts;
   const settings = opts.exchange;
   let router = opts.router;

@@ -42,7 +42,10 @@ t.test('status shows a running deploy; Ctrl-C on deploy says it goes on; deploy 
   });
   const srv = await serve(t, root);
   const deploy = execa('node', [BIN, 'deploy', '--root', root], { reject: false });
-  await waitFor(() => existsSync(installPid) && readFileSync(installPid, 'utf8').trim() !== '', 30_000, 'the install to run');
+  await waitFor(() => {
+    if (deploy.exitCode !== null) throw new Error(`the deploy ended before its install ran: ${deploy.exitCode}`);
+    return existsSync(installPid) && readFileSync(installPid, 'utf8').trim() !== '';
+  }, 90_000, 'the install to run');
   const sleepPid = Number(readFileSync(installPid, 'utf8'));
 
   const s = JSON.parse((await cli(['status', '--json', '--root', root])).stdout);

@@ -43,12 +43,13 @@ t.test('kill -9 of serve mid-install: the next serve shows next failed (interrup
   const first = await serve(t, root);
   const deploy = execa('node', [BIN, 'deploy', '--root', root], { reject: false });
   await waitFor(() => {
+    if (deploy.exitCode !== null) throw new Error(`the deploy ended before its install ran: ${deploy.exitCode}`);
     try {
       return readFileSync(installPid, 'utf8').trim() !== '';
     } catch {
       return false;
     }
-  }, 30_000, 'the install to run');
+  }, 90_000, 'the install to run');
   await first.stop('SIGKILL');
   const cut = await deploy;
   t.equal(cut.exitCode, 1, 'the deploy command reports the lost server');

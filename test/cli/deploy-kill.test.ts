@@ -35,10 +35,10 @@ t.test('SIGKILL of the deploy command or of serve mid-deploy leaves no stale loc
   const first = await serve(t, root);
   // 1. The command is killed: the deploy goes on inside serve and releases the lock.
   const killed = execa('node', [BIN, 'deploy', '--root', root], { reject: false });
-  await waitFor(deployHoldsLock, 10_000, 'the deploy to take the lock');
+  await waitFor(deployHoldsLock, 60_000, 'the deploy to take the lock');
   killed.kill('SIGKILL');
   await killed;
-  await first.waitFor((l) => l.event === 'deployed', 20_000);
+  await first.waitFor((l) => l.event === 'deployed', 60_000);
   t.equal(await get(first.port, 'next.live.test'), 'green v1', 'the deploy finished without its command');
   const again = await cli(['deploy', '--root', root]);
   t.equal(again.code, 0, again.stderr);
@@ -47,7 +47,7 @@ t.test('SIGKILL of the deploy command or of serve mid-deploy leaves no stale loc
   // 2. serve is killed mid-deploy: the next serve and deploy take over the dead lock.
   repo.commit('v2', { VERSION: 'v2\n' });
   const mid = execa('node', [BIN, 'deploy', '--root', root], { reject: false });
-  await waitFor(deployHoldsLock, 10_000, 'the deploy to take the lock');
+  await waitFor(deployHoldsLock, 60_000, 'the deploy to take the lock');
   await first.stop('SIGKILL');
   const cut = await mid;
   t.equal(cut.exitCode, 1, 'the command reports the lost server');

@@ -50,7 +50,10 @@ t.test('SIGTERM to serve mid-install: the deploy is interrupted, serve exits, no
   await waitFor(async () => JSON.parse((await cli(['status', '--json', '--root', root])).stdout).colors.blue.state === 'running', 20_000, 'blue running');
   const bluePid = Number(readFileSync(path.join(root, 'blue', 'etc', 'app.pid'), 'utf8'));
   const deploy = execa('node', [BIN, 'deploy', '--root', root], { reject: false });
-  await waitFor(() => existsSync(installPid) && readFileSync(installPid, 'utf8').trim() !== '', 30_000, 'the install to run');
+  await waitFor(() => {
+    if (deploy.exitCode !== null) throw new Error(`the deploy ended before its install ran: ${deploy.exitCode}`);
+    return existsSync(installPid) && readFileSync(installPid, 'utf8').trim() !== '';
+  }, 90_000, 'the install to run');
   const sleepPid = Number(readFileSync(installPid, 'utf8'));
   t.ok(alive(sleepPid), 'the install runs');
 

@@ -35,6 +35,9 @@ t.test('--root works before the command; init on a file refuses in one line', as
   const r = await cli(['--root', root, 'history']);
   t.equal(r.code, 0);
   t.equal(r.stdout, "no history yet");
+  const logs = await cli(['--root', root, 'logs', 'blue']);
+  t.equal(logs.code, 0);
+  t.equal(logs.stderr, `bgproxy: no log yet at ${path.join(root, 'logs', 'blue.log')}: the blue app has not started (bgproxy status shows each color's state)`);
   const file = path.join(dir, 'file');
   writeFileSync(file, 'x');
   const bad = await cli(['init', '--root', file]);

@@ -93,7 +93,7 @@ t.test('nginx mode needs a real listen port and a live host', async (t) => {
 });
 
 t.test('limits: defaults and a URL limit that must fit in the head', async (t) => {
-  t.same(parseConfig({}, '/srv/x').limits, { maxHeaders: 100, maxHeaderBytes: 16384, maxUrlBytes: 8192, pausedRequests: 10000 });
+  t.same(parseConfig({}, '/srv/x').limits, { maxHeaders: 100, maxHeaderBytes: 16384, maxUrlBytes: 8192, pausedRequests: 10000, maxBodyBytes: 64 * 1024 * 1024 });
   t.throws(() => parseConfig({ limits: { maxUrlBytes: 20000 } }, '/srv/x'), { message: /^config: limits\.maxUrlBytes: must be below/ });
   t.throws(() => parseConfig({ limits: { maxHeaders: 5 } }, '/srv/x'), { message: /^config: limits\.maxHeaders: must be between 10 and 1000/ });
 });

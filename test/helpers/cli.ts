@@ -2,10 +2,20 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
+import type { Test } from 'tap';
 import { type Backend, colorHandler, startBackend } from './backend.js';
 import { tempDir } from './root.js';
 
 type T = { teardown(fn: () => unknown): void };
+
+/** Exit CODE, nothing on stdout, one line on stderr matching PATTERN. */
+export function oneLine(t: Test, r: { code: number; stdout: string; stderr: string }, code: number, pattern: RegExp): void {
+  t.equal(r.code, code, `exit ${code}: ${r.stderr.trim()}`);
+  t.equal(r.stdout, '', 'nothing on stdout');
+  t.equal(r.stderr.trimEnd().split('\n').length, 1, 'one line');
+  t.match(r.stderr, pattern);
+}
+
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/bgproxy.js');
 

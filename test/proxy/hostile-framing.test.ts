@@ -85,13 +85,24 @@ t.test('Content-Length and Transfer-Encoding', async (t) => {
     refused(t, 'POST / HTTP/1.1\r\nHost: live.test\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n').then(() => t.end()));
   t.test('Transfer-Encoding on HTTP/1.0 -> 400', (t) =>
     refused(t, 'POST / HTTP/1.0\r\nHost: live.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n').then(() => t.end()));
-  t.test('a single "chunked" (any case) passes, re-framed as chunked', async (t) => {
+  const chunkedAbc = 'POST /c HTTP/1.1\r\nHost: live.test\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
+  t.test('a single "chunked" (any case) passes, buffered: de-chunked, sent with its length', async (t) => {
     const { blue, p } = await setup(t);
-    const reply = await rawExchange(p.port, 'POST /c HTTP/1.1\r\nHost: live.test\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    const reply = await rawExchange(p.port, chunkedAbc);
+    t.equal(statusOf(reply), 200);
+    t.equal(blue.requests.length, 1);
+    t.equal(blue.requests[0]?.body, 'abc');
+    t.equal(blue.requests[0]?.headers['transfer-encoding'], undefined);
+    t.equal(blue.requests[0]?.headers['content-length'], '3');
+  });
+  t.test('a single "chunked" (any case) passes, streamed (buffering.requests off): re-framed as chunked', async (t) => {
+    const { blue, p } = await setup(t, { buffering: { requests: false } });
+    const reply = await rawExchange(p.port, chunkedAbc);
     t.equal(statusOf(reply), 200);
     t.equal(blue.requests.length, 1);
     t.equal(blue.requests[0]?.body, 'abc');
     t.equal(blue.requests[0]?.headers['transfer-encoding'], 'chunked');
+    t.equal(blue.requests[0]?.headers['content-length'], undefined);
   });
   t.end();
 });

@@ -39,13 +39,18 @@ t.test('a switch mid-run: zero failures, both releases, blue then green', async 
   );
   const cut = result.marks[0]!;
   t.equal(cut.label, 'cutover');
-  // Loose: on a loaded machine a request can take long to reach the front.
-  t.ok(Math.abs(s.transitions[1]!.t - cut.t) < 1500, 'the switch shows near the mark');
+  // Causal, so true however loaded the machine, and false if marks and samples were not on
+  // one clock: nothing issued after the mark was answered by blue, and the first green
+  // answer arrived after it.
+  t.ok(result.samples.filter((x) => x.label === 'blue v1').every((x) => x.t <= cut.t), 'every blue answer was asked for before the mark');
+  const firstGreen = result.samples.find((x) => x.label === 'green v2' && x.t === s.transitions[1]!.t)!;
+  t.ok(firstGreen.t + firstGreen.ms >= cut.t, 'the switch shows at the mark: the first green answer came after it');
   t.ok(
     result.samples.every((x) => Number.isFinite(x.ms) && x.ms >= 0 && x.t >= 0),
     'every sample has a latency',
   );
-  t.ok(result.durationMs >= 1900 && result.durationMs < 8000, `ran about its 2 s (${result.durationMs} ms)`);
+  // The upper bound only says it ended (loose for a loaded machine).
+  t.ok(result.durationMs >= 1900 && result.durationMs < 30_000, `ran about its 2 s (${result.durationMs} ms)`);
   t.ok(result.loadMs >= 1900 && result.loadMs <= result.durationMs);
   t.match(result.ws, { ok: true, opened: true, lost: 0, closedAt: null, error: null });
   t.ok(result.ws!.sent >= 10, `${result.ws!.sent} websocket messages`);
@@ -87,28 +92,29 @@ t.test('a slow backend: timeouts; non-2xx counted; custom label', async (t) => {
   t.ok(s.failedByKind.non2xx > 0, 'non-2xx');
   t.equal(s.failed, s.requests);
   t.equal(result.samples.find((x) => x.status === 503)?.label, 'status 503');
-  t.ok(result.durationMs < 3000, 'ends soon after duration + one timeout, not hanging on the silent requests');
+  // Silent requests would hang it for good; the bound is loose for a loaded machine.
+  t.ok(result.durationMs < 30_000, `ends soon after duration + one timeout, not hanging on the silent requests (${result.durationMs} ms)`);
 });
 
 t.test('stop() and an aborted signal end the run early without failures', async (t) => {
   const blue = await startBackend(t, 'blue', 'v1');
   const url = `http://127.0.0.1:${blue.port}/`;
-  const load = startLoad({ url, durationMs: 10_000, connections: 2 });
+  const load = startLoad({ url, durationMs: 120_000, connections: 2 });
   await delay(200);
   load.stop();
   const r1 = await load.done;
-  // Far below the 10 s duration: stop() ended it (bounds loose for a loaded 2-core box).
-  t.ok(r1.durationMs < 5000);
-  t.ok(r1.loadMs >= 150 && r1.loadMs < 5000, `load ran until stop() (${r1.loadMs} ms)`);
+  // Far below the 120 s duration: stop() ended it (bounds loose for a loaded 2-core box).
+  t.ok(r1.durationMs < 60_000);
+  t.ok(r1.loadMs >= 150 && r1.loadMs < 60_000, `load ran until stop() (${r1.loadMs} ms)`);
   t.ok(r1.samples.length > 0);
   t.ok(r1.samples.every((s) => s.error === null));
 
   const ac = new AbortController();
   const seen: number[] = [];
-  const p = runLoad({ url, durationMs: 10_000, connections: 2, signal: ac.signal, onSample: (s) => seen.push(s.t) });
+  const p = runLoad({ url, durationMs: 120_000, connections: 2, signal: ac.signal, onSample: (s) => seen.push(s.t) });
   setTimeout(() => ac.abort(), 150);
   const r2 = await p;
-  t.ok(r2.durationMs < 5000);
+  t.ok(r2.durationMs < 60_000);
   t.equal(seen.length, r2.samples.length, 'onSample saw every sample');
 });
 
