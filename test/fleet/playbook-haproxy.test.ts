@@ -5,16 +5,13 @@ import t from 'tap';
 import { startFleet } from '../helpers/fleet.js';
 import { startHaproxy } from '../helpers/haproxy.js';
 import { get } from '../helpers/http.js';
-import { runPlaybook, writeInventory } from '../helpers/inventory.js';
+import { firstRelease, runPlaybook, writeInventory } from '../helpers/inventory.js';
 import { startLoad } from '../helpers/load.js';
 
 t.test('ansible-playbook release.yml through HAProxy under load', async (t) => {
   const f = await startFleet(t);
   const inv = writeInventory(f);
-  f.commit('v1');
-  t.equal((await inv.fleet(['push'])).code, 0);
-  const first = await inv.fleet(['deploy', '--cutover']);
-  t.equal(first.code, 0, first.stdout + first.stderr);
+  await firstRelease(f, f.commit('v1'));
   const lb = await startHaproxy(t, { host: 'shop.test', servers: f.servers.map((s) => ({ name: s.name, port: s.serve.port })) });
   t.equal(await get(lb.port, 'shop.test'), 'green v1');
 
