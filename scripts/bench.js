@@ -7,7 +7,8 @@
 // `nginx -s reload`. Writes bench/results.json and bench/results.md. Not part of npm test.
 //
 // Two reference forwarders (bench/ref-http.js, bench/ref-undici.js) run in the same rounds.
-//   node scripts/bench.js [--duration S] [--rounds N] [--connections N] [--upstreams static,node,tls]
+//   node scripts/bench.js [--duration S] [--rounds N] [--connections N] [--upstreams static,node,tls,h2]
+//                         [--skip-cutovers]  (throughput rounds only)
 //                         [--profile DIR]   (instead: bgproxy under --cpu-prof, log on and off)
 //                         [--baseline DIR]  (another bgproxy checkout, built, as 'bgproxy-base' in the same
 //                                            rounds: a before/after of a change in one interleaved run)
@@ -30,6 +31,8 @@ const HOST = 'shop.test';
 const STATIC_BODY = 'hello from static upstream!\n'; // 28 bytes, as in the issue's measurements
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx'].find(exists);
 const WRK = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find(exists);
+// HTTP/2 load (Debian: nghttp2-client); the h2 row is skipped without it.
+const H2LOAD = ['/usr/bin/h2load', '/usr/local/bin/h2load'].find(exists);
 const run = promisify(execFile);
 
 const { values: flags } = parseArgs({
@@ -37,9 +40,10 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '100' },
-    upstreams: { type: 'string', default: 'static,node,tls' },
+    upstreams: { type: 'string', default: 'static,node,tls,h2' },
     profile: { type: 'string' },
     baseline: { type: 'string' },
+    'skip-cutovers': { type: 'boolean', default: false },
   },
 });
 const ROUND_S = Number(flags.duration);
@@ -276,8 +280,31 @@ end
 `,
 );
 
+/**
+ * One h2load run over TLS (the issue's shape: 10 clients, 10 streams each, one thread); the
+ * latency percentiles come from its per-request log. No SNI (an IP in the URL), as with wrk.
+ */
+async function h2load(port, seconds) {
+  const log = path.join(tmp, `h2load-${port}.log`);
+  const { stdout } = await run(H2LOAD, ['-c10', '-m10', '-t1', '-D', String(seconds), '--log-file', log, `https://127.0.0.1:${port}/`], { maxBuffer: 1 << 22 });
+  const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(stdout)?.[1] ?? 0);
+  const m = /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
+  const st = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
+  const us = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => Number(l.split('\t')[2]))
+    .sort((a, b) => a - b);
+  rmSync(log, { force: true });
+  const pct = (q) => (us.length ? us[Math.min(us.length - 1, Math.floor(q * us.length))] / 1000 : 0);
+  const failed = m ? Number(m[4]) + Number(m[5]) + Number(m[6]) : 1;
+  const non2xx = st ? Number(st[2]) + Number(st[3]) + Number(st[4]) : 0;
+  return { rps, p50: pct(0.5), p99: pct(0.99), requests: m ? Number(m[3]) : 0, errors: failed + non2xx, errorKinds: { failed, non2xx } };
+}
+
 /** One load run: { rps, p50, p99, errors, requests }. */
-async function load(port, seconds, { close = false, tls = false } = {}) {
+async function load(port, seconds, { close = false, tls = false, h2 = false } = {}) {
+  if (h2) return h2load(port, seconds);
   const scheme = tls ? 'https' : 'http';
   if (WRK) {
     const args = ['-t1', `-c${CONNS}`, `-d${seconds}s`, '-s', LUA, '-H', `Host: ${HOST}`];
@@ -318,7 +345,8 @@ async function load(port, seconds, { close = false, tls = false } = {}) {
 async function throughput(upstreamName, targets) {
   say(`\n== ${upstreamName} upstream: ${ROUNDS} interleaved rounds of ${ROUND_S} s, ${CONNS} connections ==`);
   const rssIdle = Object.fromEntries(targets.map((t) => [t.name, t.pids().length ? t.pids().reduce((a, p) => a + rssMb(p), 0) : null]));
-  for (const t of targets) await load(t.port, 1, { tls: t.tls === true }); // warm-up (JIT, pools, TLS sessions)
+  // Warm-up (JIT, pools, TLS sessions); node:http2's JIT warm-up is long: thousands of streams.
+  for (const t of targets) await load(t.port, t.h2 ? 5 : 1, { tls: t.tls === true, h2: t.h2 === true });
   const rows = Object.fromEntries(targets.map((t) => [t.name, []]));
   for (let r = 0; r < ROUNDS; r++) {
     // Rotate the order each round so no target always runs right after another.
@@ -326,7 +354,7 @@ async function throughput(upstreamName, targets) {
     for (const t of order) {
       const pids = t.pids();
       const cpu0 = pids.reduce((s, p) => s + cpuMs(p), 0);
-      const res = await load(t.port, ROUND_S, { tls: t.tls === true });
+      const res = await load(t.port, ROUND_S, { tls: t.tls === true, h2: t.h2 === true });
       const cpu1 = t.pids().reduce((s, p) => s + cpuMs(p), 0);
       res.cpuMsPer1k = pids.length ? ((cpu1 - cpu0) / res.requests) * 1000 : null;
       rows[t.name].push(res);
@@ -472,9 +500,9 @@ async function main() {
 
   if (flags.profile) return profile(flags.profile, staticL.port);
 
-  const upstreams = flags.upstreams.split(',');
+  const upstreams = flags.upstreams.split(',').filter((u) => u !== 'h2' || H2LOAD || !say('  (h2 skipped: h2load is not installed; Debian: nghttp2-client)'));
   // tls: the node upstream through a TLS listener (keep-alive), bgproxy vs nginx, the same certificate.
-  const TLS = upstreams.includes('tls');
+  const TLS = upstreams.includes('tls') || upstreams.includes('h2');
   const cert = { cert: path.join(tmp, 'tls.pem'), key: path.join(tmp, 'tls.key') };
   if (TLS) {
     await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', cert.key, '-out', cert.cert, '-days', '1', '-subj', `/CN=${HOST}`, '-addext', `subjectAltName=DNS:${HOST}`]);
@@ -497,6 +525,14 @@ async function main() {
           }),
         }
       : {}),
+    // h2: the static upstream behind the TLS listener, as in the issue's measurement.
+    ...(upstreams.includes('h2')
+      ? {
+          h2: await startBgproxy('bg-h2', staticL.port, greenPort, [], {}, (cfg) => {
+            cfg.tls = { listen: '127.0.0.1:0', redirectHttp: false, certificates: [cert] };
+          }),
+        }
+      : {}),
   };
 
   // nginx proxy: 1 worker, upstream keep-alive, access log to a file like bgproxy's.
@@ -504,6 +540,7 @@ async function main() {
   if (NGINX) {
     const [ls, ln, lc] = [await listener(), await listener(), await listener()];
     const lt = TLS ? await listener() : null;
+    const lh = upstreams.includes('h2') ? await listener() : null;
     let live = 'blue';
     const liveFile = () => path.join(tmp, 'nginx-proxy', 'live.conf');
     const proxyLoc = (up) =>
@@ -511,7 +548,11 @@ async function main() {
     const tlsServer = lt
       ? `\n    server { listen 127.0.0.1:${lt.port} ssl; ssl_certificate ${cert.cert}; ssl_certificate_key ${cert.key}; ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:1m; location / { ${proxyLoc('blue')} } }`
       : '';
-    const inst = await startNginx('nginx-proxy', lt ? [ls, ln, lc, lt] : [ls, ln, lc], (prefix) => {
+    // nginx 1.22's syntax (`http2 on` is 1.25.1+): the static upstream over h2.
+    const h2Server = lh
+      ? `\n    server { listen 127.0.0.1:${lh.port} ssl http2; ssl_certificate ${cert.cert}; ssl_certificate_key ${cert.key}; ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:1m; location / { ${proxyLoc('static')} } }`
+      : '';
+    const inst = await startNginx('nginx-proxy', [ls, ln, lc, ...(lt ? [lt] : []), ...(lh ? [lh] : [])], (prefix) => {
       writeFileSync(path.join(prefix, 'live.conf'), proxyLoc('blue'));
       return `    access_log ${prefix}/access.log;
     upstream static { server 127.0.0.1:${staticL.port}; keepalive 64; }
@@ -519,11 +560,11 @@ async function main() {
     upstream green { server 127.0.0.1:${greenPort}; keepalive 64; }
     server { listen 127.0.0.1:${ls.port}; location / { ${proxyLoc('static')} } }
     server { listen 127.0.0.1:${ln.port}; location / { ${proxyLoc('blue')} } }
-    server { listen 127.0.0.1:${lc.port}; location / { include ${prefix}/live.conf; } }${tlsServer}`;
+    server { listen 127.0.0.1:${lc.port}; location / { include ${prefix}/live.conf; } }${tlsServer}${h2Server}`;
     });
     ng = {
       ...inst,
-      ports: { static: ls.port, node: ln.port, cutover: lc.port, tls: lt?.port ?? null },
+      ports: { static: ls.port, node: ln.port, cutover: lc.port, tls: lt?.port ?? null, h2: lh?.port ?? null },
       get live() {
         return live;
       },
@@ -539,6 +580,12 @@ async function main() {
 
   const results = { machine, settings: { roundSeconds: ROUND_S, rounds: ROUNDS, connections: CONNS }, throughput: {}, cutover: {} };
   for (const up of upstreams) {
+    if (up === 'h2') {
+      const targets = [{ name: 'bgproxy', port: bg.h2.tlsPort, h2: true, pids: () => [bg.h2.pid] }];
+      if (ng) targets.push({ name: 'nginx', port: ng.ports.h2, h2: true, pids: nginxPids });
+      results.throughput.h2 = await throughput('h2 (static, h2load -c10 -m10 over TLS)', targets);
+      continue;
+    }
     if (up === 'tls') {
       const targets = [{ name: 'bgproxy', port: bg.tls.tlsPort, tls: true, pids: () => [bg.tls.pid] }];
       if (ng) targets.push({ name: 'nginx', port: ng.ports.tls, tls: true, pids: nginxPids });
@@ -561,6 +608,11 @@ async function main() {
     results.throughput[up] = await throughput(up, targets);
   }
 
+  if (flags['skip-cutovers']) {
+    say(`\n${markdown(results)}`);
+    say('(--skip-cutovers: nothing written)');
+    return;
+  }
   // Cutovers: bgproxy (bg-node root: blue and green example apps) vs nginx reload.
   say('\n== cutover switch time (command issued -> first answer from the new color), 5 each ==');
   const cutRoot = bg.node;
@@ -647,6 +699,13 @@ function targetsTable(r) {
     add(`access log costs <= 5% of throughput, ${up} upstream`, `${((1 - t.bgproxy.rps / t['bgproxy-no-log'].rps) * 100).toFixed(1)}%`, t.bgproxy.rps >= 0.95 * t['bgproxy-no-log'].rps);
     add(`p99 <= 3x nginx's, ${up} upstream`, p === null ? 'no nginx' : `${p.toFixed(2)}x (${t.bgproxy.p99.toFixed(1)} vs ${t.nginx.p99.toFixed(1)} ms)`, p === null ? null : p <= 3);
     add(`RSS after load <= 80 MB, ${up} upstream`, `${t.bgproxy.rssMb.toFixed(1)} MB (idle before load ${t.bgproxy.rssIdleMb.toFixed(1)} MB; private/anon after load ${t.bgproxy.anonMb.toFixed(1)} MB)`, t.bgproxy.rssMb <= 80);
+  }
+  const h2 = r.throughput.h2;
+  if (h2?.nginx) {
+    const ratio = h2.bgproxy.rps / h2.nginx.rps;
+    add('h2 (issue 24): bgproxy >= 0.50x nginx req/s (static, h2load -c10 -m10)', `${ratio.toFixed(2)}x (${h2.bgproxy.rps.toFixed(0)} vs ${h2.nginx.rps.toFixed(0)})`, ratio >= 0.5);
+    const p = h2.bgproxy.p99 / h2.nginx.p99;
+    add("h2 (issue 24): p99 <= 3x nginx's", `${p.toFixed(2)}x (${h2.bgproxy.p99.toFixed(1)} vs ${h2.nginx.p99.toFixed(1)} ms)`, p <= 3);
   }
   const ten = Object.entries(r.cutover.tenCutovers ?? {}).filter(([k]) => k.startsWith('bgproxy'));
   if (ten.length) {

@@ -16,6 +16,7 @@ import { BgError } from './errors.js';
 import { type Roles, repairRoles, writeRoles } from './layout/roles.js';
 import { type Logger, silentLogger } from './log.js';
 import { nginxCutover } from './nginx/cutover.js';
+import { bufferSettings } from './proxy/buffer/buffering.js';
 import type { ExchangeSettings } from './proxy/exchange.js';
 import type { Gate } from './proxy/gate.js';
 import { createHandlers, type Handlers } from './proxy/proxy-server.js';
@@ -32,6 +33,7 @@ import { TlsFront } from './tls/tls-front.js';
 import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
 import type { CanaryStatusResult, ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
 import { VERSION } from './version.js';
+import { plural } from './words.js';
 
 export type { ReloadPlan } from './reload.js';
 export type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
@@ -73,6 +75,8 @@ export class Bgproxy extends EventEmitter {
   /** Access rules, maintenance, pause and the canary split (src/traffic). */
   readonly #traffic: TrafficControls;
   readonly #tls: TlsFront | null;
+  /** The deploy running now: what status shows, and how stop or `deploy --cancel` ends it. */
+  #deploying: { abort: AbortController; color: Color; commit: string | null; step: string; startedAt: number } | null = null;
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -106,10 +110,14 @@ export class Bgproxy extends EventEmitter {
       markFailed: (color, reason) => this.markFailed(color, reason),
     });
     this.#gates.push(...this.#traffic.gates);
+    // Last: a request the traffic controls let through to a color whose app could not start.
+    this.#gates.push(this.#colors.gate((role) => this.#roles[role]));
     this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
       holdMs: this.config.holdMs,
       retryBodyMax: 64 * 1024,
+      maxBodyBytes: this.config.limits.maxBodyBytes,
+      buffering: bufferSettings(this.config.buffering, null),
       logger: this.log.child({ component: 'proxy' }),
       clock: engineClock,
     };
@@ -167,6 +175,8 @@ export class Bgproxy extends EventEmitter {
       tls?.apply();
       this.#exchange.upstreamTimeoutMs = next.upstreamTimeoutMs;
       this.#exchange.holdMs = next.holdMs;
+      this.#exchange.maxBodyBytes = next.limits.maxBodyBytes;
+      this.#exchange.buffering = bufferSettings(next.buffering, this.#exchange.buffering);
       this.#schedule();
       this.#handlers.configure({ router: new Router(next.hosts, next.unknownHost), trustProxy: next.trustProxy, limits: next.limits });
       this.#traffic.configure(next);
@@ -185,9 +195,9 @@ export class Bgproxy extends EventEmitter {
     return this.#colors.supervisor;
   }
 
-  /** Marks `color` as not fit to go live (a failed deploy), or clears the mark. */
-  markFailed(color: Color, reason: string | null): void {
-    this.#colors.markFailed(color, reason);
+  /** Marks `color` as not fit to go live (a failed deploy), or clears the mark; kept on disk (see deploy/failed-mark.ts). */
+  markFailed(color: Color, reason: string | null, opts: { running?: boolean } = {}): void {
+    this.#colors.markFailed(color, reason, opts);
   }
 
   failure(color: Color): string | null {
@@ -320,6 +330,32 @@ export class Bgproxy extends EventEmitter {
     return { live: this.#roles.live, was: ended.color, inflightAtSwitch, cutOff, drainMs, totalMs: drainMs, canaryEnded: true };
   }
 
+  /**
+   * Ends the deploy running now, if any (serve stopping, `deploy --cancel`): its commands'
+   * process groups are stopped, no further step runs, next is marked failed with `reason`.
+   * Returns what was interrupted, or null when no deploy runs.
+   */
+  interruptDeploy(reason: string): { color: Color; commit: string | null; step: string } | null {
+    const d = this.#deploying;
+    if (!d || d.abort.signal.aborted) return null;
+    this.log.warn({ event: 'deploy-interrupted', color: d.color, step: d.step, reason }, `interrupting the deploy into ${d.color} (${d.step}): ${reason}`);
+    d.abort.abort(reason);
+    return { color: d.color, commit: d.commit, step: d.step };
+  }
+
+  /** Resolves once the operation holding the lock (if any) has ended, or after timeoutMs; true if it ended. */
+  async settled(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.#running.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return ended;
+  }
+
   /** Holds new live-host requests (see traffic/pause.ts); resolves once live has none in flight. */
   pause(timeoutMs: number): Promise<{ timeoutMs: number; inflightLeft: number; drainMs: number }> {
     return this.#traffic.pause(timeoutMs);
@@ -389,11 +425,22 @@ export class Bgproxy extends EventEmitter {
       if (canary !== null) {
         throw new BgError('BG_STATE', `a canary sends live traffic to ${canary}, the color a deploy would replace: complete it (bgproxy cutover) or end it (bgproxy rollback) first`);
       }
-      const result = await deploy(this.#deployHost(), opts, (p) => {
-        this.emit('deploy-progress', p);
-        onProgress?.(p);
-      });
+      const abort = new AbortController();
+      const run = { abort, color: this.#roles.next, commit: null as string | null, step: 'start', startedAt: Date.now() };
+      this.#deploying = run;
+      let result: DeployResult;
+      try {
+        result = await deploy(this.#deployHost(), { ...opts, signal: abort.signal }, (p) => {
+          if (p.phase === 'start') run.step = p.step;
+          if (p.commit) run.commit = p.commit;
+          this.emit('deploy-progress', p);
+          onProgress?.(p);
+        });
+      } finally {
+        this.#deploying = null;
+      }
       if (!opts.cutover) return result;
+      if (abort.signal.aborted) throw new BgError('BG_DEPLOY', `deploy into ${result.color} finished, but no cutover: ${String(abort.signal.reason)}`);
       const cut = await this.#release('cutover', () => result.color, opts.watchMs === undefined ? {} : { watchMs: opts.watchMs }, onProgress);
       return { ...result, cutover: cut };
     });
@@ -405,7 +452,7 @@ export class Bgproxy extends EventEmitter {
       log: this.log,
       nextColor: () => this.#roles.next,
       listenPort: () => (this.listenAddress ? Number(this.listenAddress.slice(this.listenAddress.lastIndexOf(':') + 1)) : null),
-      markFailed: (color, reason) => this.markFailed(color, reason),
+      markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
       isHealthy: (color) => this.#colors.isHealthy(color),
       restartForRelease: async (color) => {
         if (this.supervisor) {
@@ -497,7 +544,7 @@ export class Bgproxy extends EventEmitter {
       drainMs: Math.round(performance.now() - drainStart),
       totalMs: Math.round(performance.now() - started),
     };
-    this.log.info({ event: 'drained', color: was, ...result }, `drained ${was}: ${inflightAtSwitch} requests in ${result.drainMs} ms`);
+    this.log.info({ event: 'drained', color: was, ...result }, `drained ${was}: ${plural(inflightAtSwitch, 'request')} in ${result.drainMs} ms`);
     this.emit('drained', result);
     return result;
   }
@@ -570,6 +617,13 @@ export class Bgproxy extends EventEmitter {
       watch: this.#watch.report(),
       traffic: this.#traffic.status(),
       ...(this.#tls ? { tls: this.#tls.status() } : {}),
+      deploy: this.#deploying && {
+        color: this.#deploying.color,
+        commit: this.#deploying.commit,
+        step: this.#deploying.step,
+        startedAt: new Date(this.#deploying.startedAt).toISOString(),
+        elapsedMs: Date.now() - this.#deploying.startedAt,
+      },
     };
   }
 

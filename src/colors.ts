@@ -2,9 +2,11 @@
 // bgproxy supervises), and whether it is fit to go live. Stopping or restarting a color
 // always drains it first.
 import { COLORS, type Color, type ConfigSource, type Role } from './config.js';
+import { readFailedReason, writeFailedMark } from './deploy/failed-mark.js';
 import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
+import type { Answer, Gate } from './proxy/gate.js';
 import { Target } from './proxy/target.js';
 import { engineClock } from './proxy/upstream.js';
 import type { AppState } from './supervisor/app-process.js';
@@ -18,13 +20,23 @@ export class Colors {
   readonly #targets: Record<Color, Target>;
   /** Present when app.start is configured: bgproxy owns both colors' processes. */
   readonly supervisor: Supervisor | null;
-  /** Why a color must not go live (its last deploy failed), until a deploy succeeds. */
-  readonly #failed: Record<Color, string | null> = { blue: null, green: null };
+  /**
+   * Why a color must not go live (its last deploy failed or never finished), until a deploy
+   * succeeds. Kept in COLOR/etc/failed.json too, and read from there at start.
+   */
+  readonly #failed: Record<Color, string | null>;
+  /**
+   * The answer for requests to a supervised color whose app could not start (state
+   * 'failed': its port held by another process, say): whatever answers on that port is
+   * not this color's app, so nothing is forwarded there.
+   */
+  readonly #refusal: Record<Color, Answer | null> = { blue: null, green: null };
 
   constructor(source: ConfigSource, log: Logger, onAppState: (color: Color, state: AppState) => void) {
     this.#source = source;
     const config = source();
     this.#log = log;
+    this.#failed = { blue: readFailedReason(config.root, 'blue'), green: readFailedReason(config.root, 'green') };
     // Idle pooled sockets are dropped well before a typical app's keep-alive timeout (gunicorn's
     // gthread worker: 2 s, not announced; some apps 1 s) so we rarely reuse one it is closing:
     // the margin covers a late timer on a busy event loop.
@@ -38,6 +50,8 @@ export class Colors {
           // A color stopped on purpose or unable to start answers 502 at once; one that is
           // starting, crashed or in backoff is worth holding requests for.
           this.#targets[color].holdable = state !== 'stopped' && state !== 'failed';
+          this.#refusal[color] =
+            state === 'failed' ? { kind: 'answer', status: 502, body: `bgproxy: the ${color} app is not running\n`, close: false } : null;
           onAppState(color, state);
         })
       : null;
@@ -49,9 +63,28 @@ export class Colors {
     return this.#targets[color];
   }
 
-  /** Marks `color` as not fit to go live (a failed deploy), or clears the mark. */
-  markFailed(color: Color, reason: string | null): void {
+  /** A gate (see proxy/gate.ts): 502 for requests routed to a color whose app failed to start. */
+  gate(colorOf: (role: Role) => Color): Gate {
+    return { check: (req) => this.#refusal[colorOf(req.role)] };
+  }
+
+  /**
+   * Marks `color` as not fit to go live (a failed deploy), or clears the mark, in memory
+   * and on disk. `running`: a deploy is changing the color now; should this process die
+   * before it finishes, the next one reads the mark as an interrupted deploy.
+   */
+  markFailed(color: Color, reason: string | null, opts: { running?: boolean } = {}): void {
     this.#failed[color] = reason;
+    try {
+      writeFailedMark(
+        this.#source().root,
+        color,
+        reason === null ? null : { reason, at: new Date().toISOString(), ...(opts.running ? { running: true, pid: process.pid } : {}) },
+      );
+    } catch (err) {
+      // The mark still holds in memory; only a restart of serve would forget it.
+      this.#log.error({ color, err: (err as Error).message }, `cannot record ${color}'s failure on disk`);
+    }
   }
 
   failure(color: Color): string | null {
@@ -65,11 +98,26 @@ export class Colors {
     return this.supervisor;
   }
 
-  /** Starts the app of every color that holds a release. */
+  /**
+   * Starts the app of every color that holds a release, except a checkout a deploy left
+   * unfinished (marked failed, no release.json): that is no release, and its app could
+   * be half installed.
+   */
   async startApps(roleOf: (color: Color) => Role): Promise<void> {
     if (!this.supervisor) return;
+    const root = this.#source().root;
+    const runnable = async (c: Color): Promise<boolean> =>
+      hasRelease(root, c) && (this.#failed[c] === null || (await readRelease(root, c).catch(() => null)) !== null);
+    const colors: Color[] = [];
+    for (const c of COLORS) {
+      if (await runnable(c)) colors.push(c);
+      else if (hasRelease(root, c)) {
+        this.#targets[c].holdable = false;
+        this.#log.warn({ color: c, reason: this.#failed[c] }, `${c} not started: ${this.#failed[c]}`);
+      }
+    }
     await Promise.all(
-      COLORS.filter((c) => hasRelease(this.#source().root, c)).map((c) =>
+      colors.map((c) =>
         this.start(c, roleOf(c)).catch((err: Error) => this.#log.error({ color: c, err: err.message }, `${c} did not start`)),
       ),
     );

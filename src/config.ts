@@ -85,6 +85,11 @@ export interface TimeoutsConfig {
    * to a connection the app is closing.
    */
   upstreamIdleMs: number;
+  /**
+   * Time a client may take no byte of an answer (nginx's send_timeout) before it is cut and
+   * what was buffered for it freed; 0: never.
+   */
+  sendMs: number;
 }
 
 export interface LimitsConfig {
@@ -96,6 +101,22 @@ export interface LimitsConfig {
   maxUrlBytes: number;
   /** Most requests held while paused (bgproxy pause); past it, 503. */
   pausedRequests: number;
+  /** Largest request body; larger gets 413 before anything reaches the app (0: no limit). */
+  maxBodyBytes: number;
+}
+
+/** Slow clients and buffering (see README "Slow clients and buffering"). */
+export interface BufferingConfig {
+  /** Read request bodies whole before the app is contacted (nginx proxy_request_buffering). */
+  requests: boolean;
+  /** Absorb responses as fast as the app writes them (nginx proxy_buffering). */
+  responses: boolean;
+  /** Bytes held in memory per request body and per response before a temp file takes the rest. */
+  memoryBytes: number;
+  /** Most bytes all temp files together may hold (uploads past it get 503, responses wait). */
+  maxTempBytes: number;
+  /** Absolute directory of the temp files (default ROOT/run/tmp). */
+  dir: string;
 }
 
 export interface WatchConfig {
@@ -143,6 +164,10 @@ export interface TlsConfig {
   hstsMaxAge: number;
   /** Time a client has to finish the TLS handshake. */
   handshakeTimeoutMs: number;
+  /** ALPN offers h2 besides http/1.1; h2 streams take the HTTP/1.1 request path. */
+  http2: boolean;
+  /** HTTP/2 limits per session (SETTINGS the server advertises and enforces). */
+  h2: { maxConcurrentStreams: number; maxHeaderListSize: number };
   acme: AcmeConfig | null;
   certificates: OwnCertificate[];
 }
@@ -161,6 +186,7 @@ export interface Config {
   trustProxy: string[];
   timeouts: TimeoutsConfig;
   limits: LimitsConfig;
+  buffering: BufferingConfig;
   watch: WatchConfig;
   mode: 'proxy' | 'nginx';
   nginx: NginxConfig;
@@ -261,6 +287,7 @@ const TOP_KEYS = [
   'trustProxy',
   'timeouts',
   'limits',
+  'buffering',
   'watch',
   'mode',
   'nginx',
@@ -275,7 +302,7 @@ export const ACME_DIRECTORIES = {
 
 function parseTls(v: Raw, root: string, listen: Listen, mode: 'proxy' | 'nginx'): TlsConfig | null {
   if (v === undefined || v === null) return null;
-  const o = obj(v, 'tls', ['listen', 'redirectHttp', 'hstsMaxAge', 'handshakeTimeoutMs', 'acme', 'certificates']);
+  const o = obj(v, 'tls', ['listen', 'redirectHttp', 'hstsMaxAge', 'handshakeTimeoutMs', 'http2', 'h2', 'acme', 'certificates']);
   if (mode === 'nginx') fail('tls', 'nginx mode: nginx terminates TLS; remove tls or use proxy mode');
   const tlsListen = opt(o, 'listen', 'tls', parseListen, parseListen('0.0.0.0:443'));
   if (tlsListen.port !== 0 && tlsListen.port === listen.port) fail('tls.listen', `port ${tlsListen.port} is also the plain listen port`);
@@ -306,11 +333,18 @@ function parseTls(v: Raw, root: string, listen: Listen, mode: 'proxy' | 'nginx')
       dnsServers,
     };
   }
+  const h2o = o.h2 === undefined || o.h2 === null ? {} : obj(o.h2, 'tls.h2', ['maxConcurrentStreams', 'maxHeaderListSize']);
+  const h2 = {
+    maxConcurrentStreams: opt(h2o, 'maxConcurrentStreams', 'tls.h2', (x, k) => int(x, k, 1, 10_000), 100),
+    maxHeaderListSize: opt(h2o, 'maxHeaderListSize', 'tls.h2', (x, k) => int(x, k, 1024, 1024 * 1024), 65_536),
+  };
   return {
     listen: tlsListen,
     redirectHttp: opt(o, 'redirectHttp', 'tls', (x, k) => (typeof x === 'boolean' ? x : fail(k, `must be true or false, got ${describe(x)}`)), true),
     hstsMaxAge: opt(o, 'hstsMaxAge', 'tls', (x, k) => int(x, k, 0, 2 * 365 * 86_400), 0),
     handshakeTimeoutMs: opt(o, 'handshakeTimeoutMs', 'tls', (x, k) => int(x, k, 100, 600_000), 10_000),
+    http2: opt(o, 'http2', 'tls', (x, k) => (typeof x === 'boolean' ? x : fail(k, `must be true or false, got ${describe(x)}`)), true),
+    h2,
     acme,
     certificates,
   };
@@ -344,14 +378,25 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
   }
   if (mode === 'nginx' && listen.port === 0) fail('listen', 'nginx mode needs the real port nginx listens on, not 0');
   if (mode === 'nginx' && live.length === 0) fail('hosts.live', 'nginx mode needs at least one live host for its server block');
-  const t = obj(o.timeouts ?? {}, 'timeouts', ['headersMs', 'requestMs', 'keepAliveMs', 'upstreamIdleMs']);
+  const t = obj(o.timeouts ?? {}, 'timeouts', ['headersMs', 'requestMs', 'keepAliveMs', 'upstreamIdleMs', 'sendMs']);
   const w = obj(o.watch ?? {}, 'watch', ['watchMs', 'maxErrorRate', 'minRequests']);
-  const l = obj(o.limits ?? {}, 'limits', ['maxHeaders', 'maxHeaderBytes', 'maxUrlBytes', 'pausedRequests']);
+  const l = obj(o.limits ?? {}, 'limits', ['maxHeaders', 'maxHeaderBytes', 'maxUrlBytes', 'pausedRequests', 'maxBodyBytes']);
   const limits: LimitsConfig = {
     maxHeaders: opt(l, 'maxHeaders', 'limits', (x, k) => int(x, k, 10, 1000), 100),
     maxHeaderBytes: opt(l, 'maxHeaderBytes', 'limits', (x, k) => int(x, k, 1024, 1024 * 1024), 16 * 1024),
     maxUrlBytes: opt(l, 'maxUrlBytes', 'limits', (x, k) => int(x, k, 256, 1024 * 1024), 8192),
     pausedRequests: opt(l, 'pausedRequests', 'limits', (x, k) => int(x, k, 0, 1_000_000), 10_000),
+    // 64 MiB: the uploads of a typical app fit (nginx's 1 MB is a frequent complaint), a runaway one does not.
+    maxBodyBytes: opt(l, 'maxBodyBytes', 'limits', (x, k) => int(x, k, 0, Number.MAX_SAFE_INTEGER), 64 * 1024 * 1024),
+  };
+  const bf = obj(o.buffering ?? {}, 'buffering', ['requests', 'responses', 'memoryBytes', 'maxTempBytes', 'dir']);
+  const bool = (x: unknown, k: string): boolean => (typeof x === 'boolean' ? x : fail(k, `must be true or false, got ${describe(x)}`));
+  const buffering: BufferingConfig = {
+    requests: opt(bf, 'requests', 'buffering', bool, true),
+    responses: opt(bf, 'responses', 'buffering', bool, true),
+    memoryBytes: opt(bf, 'memoryBytes', 'buffering', (x, k) => int(x, k, 4096, 64 * 1024 * 1024), 64 * 1024),
+    maxTempBytes: opt(bf, 'maxTempBytes', 'buffering', (x, k) => int(x, k, 0, Number.MAX_SAFE_INTEGER), 1024 * 1024 * 1024),
+    dir: path.resolve(root, opt(bf, 'dir', 'buffering', (x, k) => str(x, k, { nonEmpty: true }), path.join('run', 'tmp'))),
   };
   if (limits.maxUrlBytes >= limits.maxHeaderBytes) fail('limits.maxUrlBytes', 'must be below limits.maxHeaderBytes (the URL is part of the head)');
   const n = obj(o.nginx ?? {}, 'nginx', ['testCommand', 'reloadCommand', 'verifyUrl', 'pidFile', 'upstreamKeepalive']);
@@ -378,8 +423,10 @@ export function parseConfig(raw: Raw, root: string): Readonly<Config> {
       requestMs: opt(t, 'requestMs', 'timeouts', (x, k) => int(x, k, 0, 24 * 3_600_000), 300_000),
       keepAliveMs: opt(t, 'keepAliveMs', 'timeouts', (x, k) => int(x, k, 100, 3_600_000), 75_000),
       upstreamIdleMs: opt(t, 'upstreamIdleMs', 'timeouts', (x, k) => int(x, k, 100, 600_000), 500),
+      sendMs: opt(t, 'sendMs', 'timeouts', (x, k) => int(x, k, 0, 24 * 3_600_000), 60_000),
     },
     limits,
+    buffering,
     watch: {
       watchMs: opt(w, 'watchMs', 'watch', (x, k) => int(x, k, 0, 24 * 3_600_000), 0),
       maxErrorRate: opt(w, 'maxErrorRate', 'watch', (x, k) => num(x, k, 0, 1), 0.05),

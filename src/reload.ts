@@ -13,6 +13,7 @@ const NEEDS_RESTART = [
   'mode',
   'timeouts.upstreamIdleMs',
   'limits.maxHeaderBytes',
+  'buffering.dir',
   'tls.listen',
   'tls.handshakeTimeoutMs',
 ];

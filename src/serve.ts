@@ -1,7 +1,7 @@
 // `bgproxy serve`: the proxy listener, the Bgproxy instance and the control socket,
 // started in that order of safety (control socket first, so a second serve on the same
 // root fails before it binds anything) and stopped gracefully.
-import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
@@ -9,8 +9,11 @@ import { CONFIG_FILE, type Color, type Config, type ConfigSource, formatListen, 
 import { type CommandHandler, ControlServer, type Emit, type Receive } from './control/server.js';
 import { BgError } from './errors.js';
 import type { Logger } from './log.js';
+import { cleanTempDir } from './proxy/buffer/temp-files.js';
 import { listenOn } from './proxy/front.js';
+import { H2Front } from './proxy/h2/front.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
+import { planReload } from './reload.js';
 
 export interface ServeOptions {
   config: Readonly<Config>;
@@ -75,8 +78,21 @@ export interface Running {
 
 /** The HTTPS side, for the certs commands; refused when bgproxy.json has no tls. */
 function tlsOf(bg: Bgproxy): NonNullable<Bgproxy['tls']> {
-  if (!bg.tls) throw new BgError('BG_STATE', 'no tls in bgproxy.json: bgproxy serves plain HTTP only');
-  return bg.tls;
+  if (bg.tls) return bg.tls;
+  // The file may have tls by now: then it is not loaded yet, and only a restart loads it.
+  if (fileHasTls(path.join(bg.config.root, CONFIG_FILE))) {
+    throw new BgError('BG_STATE', `${CONFIG_FILE} has tls, but this serve started without it: adding tls opens a listener, so restart serve to load it (bgproxy reload refuses it)`);
+  }
+  throw new BgError('BG_STATE', `no tls in ${CONFIG_FILE}: bgproxy serves plain HTTP only (add a "tls" section and restart serve for HTTPS)`);
+}
+
+function fileHasTls(file: string): boolean {
+  try {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> | null;
+    return typeof raw?.tls === 'object' && raw.tls !== null;
+  } catch {
+    return false;
+  }
 }
 
 /** "blue", "green", "live" or "next" -> a color, as of now. */
@@ -107,6 +123,12 @@ function numberArg(v: unknown, key: string, min: number, max: number): number {
   }
   return v;
 }
+
+/** At stop, how long the interrupted operation gets to end and answer its client after the apps stopped. */
+const SETTLE_MS = 5_000;
+
+/** How long `deploy --cancel` waits for the interrupted deploy to end before it answers. */
+const CANCEL_WAIT_MS = 15_000;
 
 /** How long a gated cutover holds the root's lock waiting for "go" before it gives up. */
 const GATE_TIMEOUT_MS = 5 * 60_000;
@@ -167,6 +189,13 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
         },
         (p) => emit('progress', { ...p }),
       ),
+    'deploy-cancel': async () => {
+      const d = bg.interruptDeploy('cancelled by bgproxy deploy --cancel');
+      if (!d) throw new BgError('BG_STATE', 'no deploy is running');
+      // Answer once it has ended: its command's group stopped, next marked failed.
+      const ended = await bg.settled(CANCEL_WAIT_MS);
+      return { ...d, ended };
+    },
     canary: (args) => bg.canary(numberArg(args.percent, 'percent', 0, 100), { force: args.force === true, ...optWatchMs(args.watchMs) }),
     pause: (args) => bg.pause(numberArg(args.timeoutMs, 'timeoutMs', 1, 24 * 3_600_000)),
     resume: async () => bg.resume(),
@@ -205,15 +234,31 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     const plan = await bg.reload(readConfig());
     loaded = { at: new Date().toISOString(), stamp };
     if (server) server.configure(bg.config.timeouts, bg.config.limits);
+    if (h2 && bg.config.tls) h2.configure(bg.config.tls.h2, bg.config.timeouts);
     return plan;
   };
-  const status = async (): Promise<Status> => ({
-    ...(await bg.status()),
-    config: { file: configFile, loadedAt: loaded.at, changedSinceLoad: fileStamp() !== loaded.stamp },
-  });
+  // An edited file is checked as a reload would check it, so status does not promise that
+  // `bgproxy reload` applies a change it would refuse (adding tls, a new port, invalid JSON).
+  const reloadRefusal = (): string | null => {
+    try {
+      planReload(bg.config, readConfig());
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  const status = async (): Promise<Status> => {
+    const changedSinceLoad = fileStamp() !== loaded.stamp;
+    return {
+      ...(await bg.status()),
+      config: { file: configFile, loadedAt: loaded.at, changedSinceLoad, ...(changedSinceLoad ? { reloadRefusal: reloadRefusal() } : {}) },
+    };
+  };
   const control = new ControlServer(config.root, { ...controlHandlers(bg), status, reload: () => reload() }, logger);
   await control.listen();
   if (config.mode === 'proxy') {
+    // Temp files are unlinked once open; only a crash between open and unlink leaves one.
+    cleanTempDir(config.buffering.dir);
     server = createFrontServer(bg.handlers, config.timeouts, config.limits);
     const fd = opts.listenFd;
     try {
@@ -227,12 +272,20 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     }
   }
   let tlsServer: tls.Server | null = null;
+  let h2: H2Front | null = null;
   if (server && bg.tls && config.tls) {
     const front = server;
     // The one hand-over from TLS to HTTP: every secure socket enters the front server as
     // a connection, so routing, timeouts, drain and in-flight accounting are the plain
     // listener's.
-    tlsServer = bg.tls.createServer((socket) => front.accept(socket));
+    // h2 connections are node:http2 sessions; each stream takes the same request path.
+    const handlers = bg.handlers;
+    const h2Front = new H2Front((req) => handlers.stream(req), config.tls.h2, config.timeouts);
+    h2 = h2Front;
+    tlsServer = bg.tls.createServer(
+      (socket) => front.accept(socket),
+      (socket) => h2Front.serve(socket),
+    );
     front.adopt(tlsServer);
     const fd = opts.tlsListenFd;
     try {
@@ -272,14 +325,21 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       logger.info({ event: 'shutdown' }, 'shutting down');
       const t0 = performance.now();
       const drainMs = bg.config.drainTimeoutMs;
+      // A deploy under way ends now (its commands' groups stopped, next marked failed): left
+      // to run, it would start an app after the apps were stopped, and keep serve alive.
+      bg.interruptDeploy('bgproxy serve is stopping');
       // Clients first, apps after: a request that arrives on a kept connection while
       // closing still reaches a running app.
       bg.releaseHeld();
       // The TLS listener (adopted by the front server) stops accepting with the plain one;
       // a handshake still in progress ends within tls.handshakeTimeoutMs, and is then
       // drained like the rest.
-      const closed = server ? await server.close(drainMs) : { forced: false };
+      // h2 sessions get GOAWAY at once; their streams in flight finish alongside.
+      const [closed] = await Promise.all([server ? server.close(drainMs) : { forced: false }, h2?.close(drainMs)]);
       await bg.close(drainMs);
+      // The interrupted operation answers its client (the deploy command says what happened)
+      // before the control socket closes.
+      if (!(await bg.settled(SETTLE_MS))) logger.warn({ event: 'shutdown', waitedMs: SETTLE_MS }, 'an operation was still running at exit');
       await control.close();
       try {
         unlinkSync(pidFile);

@@ -93,5 +93,23 @@ export interface Status {
   /** HTTPS: the TLS listener, certificates, ACME orders (renewal, last error). */
   tls?: CertsStatus;
   /** serve only: the config file, when serve last loaded it, and whether it changed since. */
-  config?: { file: string; loadedAt: string; changedSinceLoad: boolean };
+  config?: {
+    file: string;
+    loadedAt: string;
+    changedSinceLoad: boolean;
+    /** With changedSinceLoad: why `bgproxy reload` would refuse the file as it is now, or null when it would apply it. */
+    reloadRefusal?: string | null;
+  };
+  /** The deploy running now, if any: into which color, which commit (once resolved), which step, since when. */
+  deploy?: DeployRunning | null;
+}
+
+export interface DeployRunning {
+  color: Color;
+  /** Null until the resolve step has named it. */
+  commit: string | null;
+  step: string;
+  /** ISO time the deploy started. */
+  startedAt: string;
+  elapsedMs: number;
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseHostName, parseListen, parsePort } from '../config.js';
+import { BgError } from '../errors.js';
 import { initRoot } from '../layout/init.js';
 import { formatSiteFiles } from '../nginx/color-files.js';
 import { checkInitRoot } from './root.js';
@@ -16,11 +17,26 @@ interface InitFlags {
   repo?: string;
   appDir?: string;
   healthPath?: string;
+  env?: string[];
   mode?: string;
   force?: boolean;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** --env KEY=VALUE (repeatable) -> app.env; the value may hold "=" and $BG_COLOR-style references. */
+export function parseEnvFlags(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? pair : pair.slice(0, eq);
+    if (eq < 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      throw new BgError('BG_USAGE', `--env: expected KEY=VALUE with a KEY of letters, digits and _ (e.g. --env BLUEGREEN='$BG_COLOR'), got "${pair}"`);
+    }
+    env[key] = pair.slice(eq + 1);
+  }
+  return env;
+}
 
 /** Flags -> the bgproxy.json keys they set (validated again as a whole by parseConfig). */
 export function settingsFromFlags(f: InitFlags): Record<string, unknown> {
@@ -43,6 +59,7 @@ export function settingsFromFlags(f: InitFlags): Record<string, unknown> {
   if (f.repo !== undefined) app.repo = f.repo;
   if (f.appDir !== undefined) app.dir = f.appDir;
   if (f.healthPath !== undefined) app.health = { path: f.healthPath };
+  if (f.env !== undefined) app.env = parseEnvFlags(f.env);
   if (Object.keys(app).length) s.app = app;
   if (f.mode !== undefined) s.mode = f.mode;
   return s;
@@ -63,6 +80,7 @@ export function registerInit(program: Command): void {
     .option('--repo <source>', 'app.repo: where deploy fetches from (default ROOT/repo.git)')
     .option('--app-dir <dir>', 'app.dir: the app folder inside the repository (default .)')
     .option('--health-path <path>', 'app.health.path (default /)')
+    .option('--env <KEY=VALUE>', "app.env: a variable for the app, e.g. BLUEGREEN='$BG_COLOR' (repeatable)", collect)
     .option('--mode <mode>', 'proxy (default) or nginx')
     .option('--force', 'overwrite an existing bgproxy.json that differs')
     .action((f: InitFlags) => {

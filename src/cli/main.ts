@@ -1,38 +1,8 @@
-// The bgproxy command line. Each subcommand lives in its own file; this one wires them
-// into commander and turns every failure into one line and an exit code.
-import { Command, CommanderError } from 'commander';
-import { VERSION } from '../version.js';
-import { registerApps } from './apps.js';
-import { registerCerts } from './certs.js';
-import { registerFleet } from './fleet.js';
-import { registerInit } from './init.js';
-import { registerOps } from './ops.js';
+// The bgproxy command line: runs the command tree of program.ts and turns every failure
+// into one line and an exit code.
+import { CommanderError } from 'commander';
 import { printError } from './output.js';
-import { registerRelease } from './release.js';
-import { installRootOption } from './root.js';
-import { registerServe } from './serve.js';
-import { registerTraffic } from './traffic.js';
-import { registerVerify } from './verify.js';
-
-export function buildProgram(): Command {
-  const program = new Command('bgproxy')
-    .description('Zero-downtime blue/green releases on one server')
-    .version(VERSION, '-V, --version')
-    .showHelpAfterError(false)
-    .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(`bgproxy: ${str.replace(/^error: /, '').trim()}\n`) });
-  installRootOption(program);
-  registerInit(program);
-  registerServe(program);
-  registerOps(program);
-  registerRelease(program);
-  registerTraffic(program);
-  registerApps(program);
-  registerCerts(program);
-  registerVerify(program);
-  registerFleet(program);
-  return program;
-}
+import { buildProgram } from './program.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();

@@ -3,8 +3,10 @@ import type { Command } from 'commander';
 import type { ReloadPlan, Status } from '../bgproxy.js';
 import { resolveRoot } from '../config.js';
 import { controlRequest } from '../control/client.js';
+import { formatMs } from '../duration.js';
 import { summarizeReport } from '../release/report.js';
 import { formatWatch } from '../release/watch.js';
+import { plural } from '../words.js';
 import { table } from './output.js';
 
 function ago(ms: unknown): string {
@@ -36,10 +38,16 @@ export function formatStatus(s: Status): string {
     if (x.reason) notes.push(`${c}: ${x.reason}`);
   }
   for (const o of s.tls?.acme?.orders ?? []) {
-    if (o.lastError) notes.push(`tls: certificate for ${o.hosts.join(', ')}: ${o.failures} failed attempt(s), last: ${o.lastError}`);
+    if (o.lastError) notes.push(`tls: certificate for ${o.hosts.join(', ')}: ${plural(o.failures, 'failed attempt')}, last: ${o.lastError}`);
+  }
+  if (s.deploy) {
+    const d = s.deploy;
+    notes.push(`deploy running: ${d.commit ? d.commit.slice(0, 7) : '(resolving)'} into ${d.color}, step ${d.step}, ${ago(d.elapsedMs)} so far; bgproxy deploy --cancel stops it`);
   }
   if (s.config?.changedSinceLoad) {
-    notes.push(`${s.config.file} has changed since serve loaded it (${s.config.loadedAt}): bgproxy reload applies it`);
+    const refusal = s.config.reloadRefusal?.replace(/; nothing was reloaded$/, '');
+    const what = refusal ? `bgproxy reload would refuse it (${refusal})` : 'bgproxy reload applies it';
+    notes.push(`${s.config.file} has changed since serve loaded it (${s.config.loadedAt}): ${what}`);
   }
   return `${head}\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}${formatTraffic(s)}${formatLastRelease(s)}`;
 }
@@ -62,11 +70,11 @@ export function formatTraffic(s: Status): string {
   if (t.maintenance) lines.push(`maintenance: ON since ${t.maintenance.since} (503, Retry-After ${t.maintenance.retryAfterS}, ${t.maintenance.page} page); bgproxy maintenance off ends it`);
   if (t.pause) {
     const p = t.pause;
-    lines.push(`paused since ${p.since}: ${p.waiting} requests waiting (up to ${p.timeoutMs} ms each), ${p.timedOut} timed out, ${p.refused} refused; bgproxy resume lets them go`);
+    lines.push(`paused since ${p.since}: ${plural(p.waiting, 'request')} waiting (up to ${formatMs(p.timeoutMs)} each), ${p.timedOut} timed out, ${p.refused} refused; bgproxy resume lets them go`);
   }
   if (t.canary) {
     const c = t.canary;
-    const per = (['blue', 'green'] as const).map((x) => `${x} ${c.colors[x].requests} requests, ${pct(c.colors[x].errorRate)} 5xx`).join('; ');
+    const per = (['blue', 'green'] as const).map((x) => `${x} ${plural(c.colors[x].requests, 'request')}, ${pct(c.colors[x].errorRate)} 5xx`).join('; ');
     lines.push(`canary: ${c.percent}% of live traffic to ${c.color} since ${c.since} (${per})${c.watch ? `; ${formatWatch(c.watch)}` : ''}`);
   } else if (t.lastCanary) {
     lines.push(`last canary: ${t.lastCanary.percent}% to ${t.lastCanary.color}, ${t.lastCanary.how} at ${t.lastCanary.ended}`);
@@ -114,7 +122,8 @@ export function registerOps(program: Command): void {
 }
 
 export function formatReload(plan: ReloadPlan): string {
-  if (plan.changed.length === 0) return 'config unchanged\n';
+  // Own certificates are read again at every reload: a new one is news even when the config is not.
+  if (plan.changed.length === 0) return plan.notes.length ? `${plan.notes.map((n) => `${n}\n`).join('')}config otherwise unchanged\n` : 'config unchanged\n';
   const later = plan.atNextStart.length
     ? `the apps use ${plan.atNextStart.join(', ')} from their next start (bgproxy restart next, or the next deploy)\n`
     : '';

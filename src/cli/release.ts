@@ -8,6 +8,7 @@ import { type Config, loadConfig, resolveRoot } from '../config.js';
 import { controlRequest, type EventListener } from '../control/client.js';
 import type { DeployProgress, DeployResult } from '../deploy/deploy.js';
 import { formatHistory, readHistory } from '../deploy/history.js';
+import { parseDuration } from '../duration.js';
 import { BgError, isBgError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { formatSiteFiles, writeSiteFiles } from '../nginx/color-files.js';
@@ -16,6 +17,7 @@ import type { HookResult } from '../release/hooks.js';
 import { formatWarmup } from '../release/warmup.js';
 import { formatWatch } from '../release/watch.js';
 import type { CanaryStatusResult } from '../types.js';
+import { plural } from '../words.js';
 
 /** Asks the running serve; in nginx mode without one, does it here. */
 async function viaServerOrLocal<T>(
@@ -51,14 +53,14 @@ export function formatCutover(r: CutoverResult): string {
 }
 
 function formatSwitch(r: CutoverResult): string {
-  if (r.canaryEnded) return `canary ended: all live traffic on ${r.live}; ${r.inflightAtSwitch} requests on ${r.was} finished in ${r.drainMs} ms\n`;
+  if (r.canaryEnded) return `canary ended: all live traffic on ${r.live}; ${plural(r.inflightAtSwitch, 'request')} on ${r.was} finished in ${r.drainMs} ms\n`;
   if (r.nginx) {
     const n = r.nginx;
     const old = n.oldWorkersMs === null ? 'old workers: unknown' : `old workers gone in ${n.oldWorkersMs} ms`;
     return `live: ${r.live} (was ${r.was}) through nginx in ${n.switchedMs} ms (test ${n.testMs} ms, reload ${n.reloadMs} ms, verify ${n.verifyMs} ms); ${old}${r.cutOff ? `, ${r.cutOff} still shutting down` : ''}\n`;
   }
   const cut = r.cutOff > 0 ? `, ${r.cutOff} still running after the drain timeout` : '';
-  return `live: ${r.live} (was ${r.was}), drained ${r.inflightAtSwitch} requests in ${r.drainMs} ms${cut}\n`;
+  return `live: ${r.live} (was ${r.was}), drained ${plural(r.inflightAtSwitch, 'request')} in ${r.drainMs} ms${cut}\n`;
 }
 
 /** Hooks, warm-up and watch of a cutover, one line each (nothing when none ran). */
@@ -73,17 +75,8 @@ export function formatReleaseSteps(r: Pick<CutoverResult, 'hooks' | 'warmup' | '
   ].join('');
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** "500ms", "60s", "2m", "1.5h" -> milliseconds; "0" turns a watch off. */
-export function parseDuration(v: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim()) ?? (v.trim() === '0' ? ['0', '0', 'ms'] : null);
-  const ms = m ? Math.round(Number(m[1]) * (DURATION_UNITS[m[2] as string] ?? Number.NaN)) : Number.NaN;
-  if (!Number.isFinite(ms) || ms > 24 * 3_600_000) {
-    throw new BgError('BG_USAGE', `${flag}: expected a duration like 500ms, 60s or 2m (at most 24h), got "${v}"`);
-  }
-  return ms;
-}
+// The duration parser moved to src/duration.ts (one format for every flag); kept importable from here.
+export { parseDuration };
 
 /**
  * Each step with its duration: on a terminal a "step ..." line that the result replaces,
@@ -185,10 +178,23 @@ export function registerRelease(program: Command): void {
     .option('--force', 'redeploy even if next already runs this commit')
     .option('--allow-dirty', 'deploy from a local working copy with uncommitted changes')
     .option('--cutover', 'once healthy, make it live')
-    .option('--watch <duration>', 'with --cutover: watch the new live color this long and roll back automatically (as cutover --watch)')
+    .option('--watch <duration>', 'with --cutover: watch the new live color this long (60s, 2m; a bare number is seconds) and roll back automatically (as cutover --watch)')
     .option('--json', 'progress and result as JSON lines')
-    .action(async (commit: string | undefined, f: { root?: string; from?: string; force?: boolean; allowDirty?: boolean; cutover?: boolean; watch?: string; json?: boolean }) => {
+    .option('--cancel', 'stop the deploy running in serve (its next color is marked failed)')
+    .action(async (commit: string | undefined, f: { root?: string; from?: string; force?: boolean; allowDirty?: boolean; cutover?: boolean; watch?: string; json?: boolean; cancel?: boolean }) => {
       const root = resolveRoot(f.root);
+      if (f.cancel) {
+        if (commit !== undefined || f.from || f.force || f.allowDirty || f.cutover || f.watch) {
+          throw new BgError('BG_USAGE', '--cancel takes no commit and no other deploy option');
+        }
+        await printed(
+          f.json === true,
+          async () => (await controlRequest(root, 'deploy-cancel', {})) as { color: string; commit: string | null; step: string; ended: boolean },
+          (r) =>
+            `cancelled the deploy${r.commit ? ` of ${r.commit.slice(0, 7)}` : ''} into ${r.color} at ${r.step}${r.ended ? '' : ' (still ending)'}; ${r.color} is marked failed until a deploy completes\n`,
+        );
+        return;
+      }
       if (f.watch !== undefined && !f.cutover) throw new BgError('BG_USAGE', '--watch needs --cutover (a deploy alone switches nothing to watch)');
       const args = {
         commit,
@@ -200,20 +206,37 @@ export function registerRelease(program: Command): void {
       };
       const json = f.json === true;
       const print = progressOutput(json);
-      await printed(
-        json,
-        () =>
-          viaServerOrLocal<DeployResult & { cutover?: CutoverResult }>(
-            root,
-            'deploy',
-            args,
-            (bg) => bg.deploy(args, print),
-            (event, data) => {
-              if (event === 'progress') print(data as unknown as DeployProgress);
-            },
-          ),
-        (r) => `${r.message}\n${r.cutover ? formatCutover(r.cutover) : ''}`,
-      );
+      // Ctrl-C here ends this command, not the deploy: it runs inside serve. Say so, and how to follow or stop it.
+      const onInterrupt = (): void => {
+        process.stderr.write(
+          `\nbgproxy: this command stopped; the deploy goes on inside bgproxy serve. Follow it: bgproxy status --root ${root}; stop it: bgproxy deploy --cancel --root ${root}\n`,
+        );
+        process.exit(130);
+      };
+      process.once('SIGINT', onInterrupt);
+      try {
+        await printed(
+          json,
+          () =>
+            viaServerOrLocal<DeployResult & { cutover?: CutoverResult }>(
+              root,
+              'deploy',
+              args,
+              (bg) => {
+                // Here, without serve, the deploy runs in this process: Ctrl-C ends it.
+                process.off('SIGINT', onInterrupt);
+                return bg.deploy(args, print);
+              },
+              (event, data) => {
+                if (event === 'progress') print(data as unknown as DeployProgress);
+              },
+            ),
+          // With --cutover the release went live already: no "go live: bgproxy cutover" advice.
+          (r) => (r.cutover ? `${r.message.replace(/ - go live: bgproxy cutover$/, '')}\n${formatCutover(r.cutover)}` : `${r.message}\n`),
+        );
+      } finally {
+        process.off('SIGINT', onInterrupt);
+      }
     });
 
   for (const name of ['cutover', 'rollback'] as const) {
@@ -229,7 +252,7 @@ export function registerRelease(program: Command): void {
       .option('--json', 'progress and result as JSON lines')
       .option('--gate', 'once every check passed, print "ready" and switch only after "go" on stdin (fleets use it)');
     if (name === 'cutover') {
-      cmd.option('--watch <duration>', 'watch the new live color this long (500ms, 60s, 2m) and roll back automatically if its 5xx rate or health gets worse; 0 turns off a configured watch');
+      cmd.option('--watch <duration>', 'watch the new live color this long (500ms, 60s, 2m; a bare number is seconds) and roll back automatically if its 5xx rate or health gets worse; 0 turns off a configured watch');
       cmd.option('--canary <percent>', 'send only this share of live traffic (10%) to next, sticky per client; cutover again completes it, rollback ends it');
     }
     cmd.action(async (f: { root?: string; force?: boolean; watch?: string; canary?: string; json?: boolean; gate?: boolean }) => {

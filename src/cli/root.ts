@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_FILE, resolveRoot } from '../config.js';
 import { BgError } from '../errors.js';
+import { checkCreatable, statOrNull } from '../layout/mkdirs.js';
 
 /** Commands that make a root, or need none (verify --url), check it themselves. */
 const UNCHECKED = new Set(['init', 'verify']);
@@ -21,7 +22,7 @@ function origin(flag: string | undefined): string {
 /** Throws BG_USAGE unless `root` exists, is a directory and holds bgproxy.json. */
 export function checkRoot(flag: string | undefined): string {
   const root = resolveRoot(flag);
-  const stat = statSync(root, { throwIfNoEntry: false });
+  const stat = statOrNull(root);
   if (!stat) throw new BgError('BG_USAGE', `no bgproxy root at ${root}${origin(flag)}: the directory does not exist (create one with: bgproxy init --root ${root})`);
   if (!stat.isDirectory()) throw new BgError('BG_USAGE', `--root ${root} is not a directory`);
   if (!statSync(path.join(root, CONFIG_FILE), { throwIfNoEntry: false })) {
@@ -33,8 +34,9 @@ export function checkRoot(flag: string | undefined): string {
 /** Throws BG_USAGE when `root` exists but is not a directory (init would fail on it half-way). */
 export function checkInitRoot(flag: string | undefined): string {
   const root = resolveRoot(flag);
-  const stat = statSync(root, { throwIfNoEntry: false });
+  const stat = statOrNull(root);
   if (stat && !stat.isDirectory()) throw new BgError('BG_USAGE', `--root ${root} is a file, not a directory: pick a directory (it is created if missing)`);
+  checkCreatable(root);
   return root;
 }
 

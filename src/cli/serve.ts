@@ -7,6 +7,8 @@ import { createLogger } from '../log.js';
 import { activatedListenFds, type Running, startServer } from '../serve.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** After a stop, how long the log gets to flush before serve exits regardless. */
+const EXIT_GRACE_MS = 2_000;
 
 export function registerServe(program: Command): void {
   program
@@ -52,7 +54,7 @@ export function registerServe(program: Command): void {
         }
         running.reload().then(
           (plan) => {
-            if (plan.changed.length === 0) logger.info({ event: 'reload', changed: [] }, 'config unchanged');
+            if (plan.changed.length === 0 && plan.notes.length === 0) logger.info({ event: 'reload', changed: [] }, 'config unchanged');
           },
           (err: Error) => logger.error({ event: 'reload-failed', error: err.message }, `reload refused: ${err.message}`),
         );
@@ -62,18 +64,30 @@ export function registerServe(program: Command): void {
         logger.info({ event: 'signal', signal: 'SIGHUP' }, 'received SIGHUP: reloading the config');
         reload();
       });
+      // A second SIGTERM/SIGINT (Ctrl-C twice, systemd's stop and a person's) must not take
+      // the default action: that would kill serve mid-stop and orphan the apps. The stop is
+      // bounded (drainTimeoutMs + stopTimeoutMs) anyway.
+      let stopRequested = false;
       const signalled = new Promise<void>((resolve) => {
         const onSignal = (sig: string): void => {
+          if (stopRequested) {
+            logger.info({ event: 'signal', signal: sig }, `received ${sig}: already stopping`);
+            return;
+          }
+          stopRequested = true;
           logger.info({ event: 'signal', signal: sig }, `received ${sig}`);
           resolve();
         };
-        process.once('SIGTERM', onSignal);
-        process.once('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
       });
       running = await startServer({ config, logger, accessLog: f.accessLog, readConfig, ...(listenFd !== null ? { listenFd } : {}), ...(tlsListenFd !== null ? { tlsListenFd } : {}) });
       if (reloadPending) reload();
       await signalled;
       await running.stop();
       logger.flush();
+      // Everything serve started is stopped; a handle left open by mistake must not keep a
+      // stopped serve alive (under systemd: until TimeoutStopSec).
+      setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
     });
 }

@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import type { TrafficStatus } from '../bgproxy.js';
 import { loadConfig, resolveRoot } from '../config.js';
 import { controlRequest } from '../control/client.js';
+import { formatMs, parseDuration } from '../duration.js';
 import { BgError, isBgError } from '../errors.js';
 import { hashPassword } from '../traffic/passwd.js';
-import { parseDuration } from './release.js';
+import { plural } from '../words.js';
 
 /** Refuses at once in nginx mode, before asking a server that could not do it either. */
 function proxyModeRoot(rootFlag: string | undefined, what: string): string {
@@ -24,8 +25,8 @@ function proxyModeRoot(rootFlag: string | undefined, what: string): string {
 
 /** "120", "120s", "2m" -> whole seconds for Retry-After. */
 export function parseRetryAfter(v: string): number {
-  const ms = /^\d+$/.test(v.trim()) ? Number(v) * 1000 : parseDuration(v, '--retry-after');
-  if (!Number.isInteger(ms / 1000) || ms / 1000 > 86_400) {
+  const ms = parseDuration(v, '--retry-after', { maxMs: 86_400_000 });
+  if (!Number.isInteger(ms / 1000)) {
     throw new BgError('BG_USAGE', `--retry-after: expected whole seconds up to 86400 (120, 2m), got "${v}"`);
   }
   return ms / 1000;
@@ -36,7 +37,7 @@ export function registerTraffic(program: Command): void {
     .command('pause')
     .description('hold new requests to the live hosts (they wait, none fail) and return once live has none in flight; bgproxy resume lets them go')
     .option('--root <dir>', 'the root directory')
-    .option('--timeout <duration>', 'how long a request may wait before it gets 503 with Retry-After', '30s')
+    .option('--timeout <duration>', 'how long a request may wait before it gets 503 with Retry-After (30s, 2m; a bare number is seconds)', '30s')
     .option('--json', 'print one JSON object')
     .action(async (f: { root?: string; timeout: string; json?: boolean }) => {
       const timeoutMs = parseDuration(f.timeout, '--timeout');
@@ -44,10 +45,10 @@ export function registerTraffic(program: Command): void {
       const root = proxyModeRoot(f.root, 'pause');
       const r = (await controlRequest(root, 'pause', { timeoutMs })) as { timeoutMs: number; inflightLeft: number; drainMs: number };
       if (f.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-      else if (r.inflightLeft === 0) process.stdout.write(`paused: live requests wait (up to ${f.timeout} each); none in flight (waited ${r.drainMs} ms)\n`);
+      else if (r.inflightLeft === 0) process.stdout.write(`paused: live requests wait (up to ${formatMs(timeoutMs)} each); none in flight (waited ${r.drainMs} ms)\n`);
       if (r.inflightLeft > 0) {
         // Still paused; but the app is not quiet, and a script must not go on as if it were.
-        throw new BgError('BG_STATE', `paused, but ${r.inflightLeft} live requests were still in flight after ${r.drainMs} ms (drainTimeoutMs)`);
+        throw new BgError('BG_STATE', `paused, but ${plural(r.inflightLeft, 'live request was', 'live requests were')} still in flight after ${r.drainMs} ms (drainTimeoutMs)`);
       }
     });
   program
@@ -57,11 +58,19 @@ export function registerTraffic(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (f: { root?: string; json?: boolean }) => {
       const root = proxyModeRoot(f.root, 'resume');
-      const r = (await controlRequest(root, 'resume')) as { released: number; pausedMs: number; timedOut: number; refused: number };
+      let r: { released: number; pausedMs: number; timedOut: number; refused: number };
+      try {
+        r = (await controlRequest(root, 'resume')) as typeof r;
+      } catch (err) {
+        // Nothing held is the state asked for: done, like a second `maintenance off` (exit 0).
+        if (!isBgError(err, 'BG_STATE')) throw err;
+        process.stdout.write(f.json ? `${JSON.stringify({ released: 0, paused: false })}\n` : 'not paused: nothing to resume\n');
+        return;
+      }
       if (f.json) process.stdout.write(`${JSON.stringify(r)}\n`);
       else {
         const lost = r.timedOut + r.refused > 0 ? `; ${r.timedOut} timed out and ${r.refused} were refused (503) while paused` : '';
-        process.stdout.write(`resumed after ${r.pausedMs} ms: ${r.released} waiting requests go on${lost}\n`);
+        process.stdout.write(`resumed after ${r.pausedMs} ms: ${plural(r.released, 'waiting request goes', 'waiting requests go')} on${lost}\n`);
       }
     });
   program
@@ -69,7 +78,7 @@ export function registerTraffic(program: Command): void {
     .description('on: the live hosts answer 503 + Retry-After with ROOT/maintenance.html (next still works); off: back to the app. Kept across restarts')
     .argument('<on|off>', 'on or off')
     .option('--root <dir>', 'the root directory')
-    .option('--retry-after <seconds>', 'the Retry-After the 503s carry (seconds, or 2m)', '120')
+    .option('--retry-after <seconds>', 'the Retry-After the 503s carry (120, 2m; a bare number is seconds)', '120')
     .option('--json', 'print one JSON object')
     .action(async (state: string, f: { root?: string; retryAfter: string; json?: boolean }) => {
       if (state !== 'on' && state !== 'off') throw new BgError('BG_USAGE', `maintenance: expected on or off, got "${state}"`);

@@ -1,6 +1,7 @@
 // `bgproxy deploy`: a git commit into the NEXT color, read top to bottom:
 // resolve -> (no-op?) -> checkout -> install -> hooks -> record -> restart -> healthy -> nginx -> report.
-// The live color is never touched; any failure marks next failed and leaves live serving.
+// The live color is never touched; a failure once next was changed marks next failed (on
+// disk too), and leaves live serving; a failure before (a mistyped commit) changes nothing.
 import path from 'node:path';
 import { type Color, type Config, formatListen } from '../config.js';
 import { BgError, isBgError } from '../errors.js';
@@ -21,6 +22,12 @@ export interface DeployOptions {
   force?: boolean;
   /** Deploy from a local working copy with uncommitted changes. */
   allowDirty?: boolean;
+  /**
+   * Aborted when the deploy must end now (serve stopping, `deploy --cancel`): the running
+   * command's process group is stopped, no further step runs, next is marked failed with
+   * the abort's reason (a string) as the cause.
+   */
+  signal?: AbortSignal;
 }
 
 export interface DeployProgress {
@@ -29,6 +36,8 @@ export interface DeployProgress {
   phase: 'start' | 'done' | 'line';
   ms?: number;
   line?: string;
+  /** The commit being deployed, once resolved (on the resolve step's 'done'). */
+  commit?: string;
 }
 
 export interface DeployResult {
@@ -59,14 +68,16 @@ export interface DeployHost {
   restartForRelease(color: Color): Promise<void>;
   /** Whether `color` runs and answers its health check now. */
   isHealthy(color: Color): Promise<boolean>;
-  markFailed(color: Color, reason: string | null): void;
+  /** `running`: the deploy is changing the color now (see deploy/failed-mark.ts). */
+  markFailed(color: Color, reason: string | null, opts?: { running?: boolean }): void;
 }
 
 /** `listenPort`: the port actually bound (listen may say 0). */
 function previewUrl(config: Config, listenPort: number | null): string | null {
   const host = config.hosts.next[0];
-  const port = listenPort ?? config.listen.port;
-  if (config.mode === 'nginx' || port === 80) return host ? `http://${host}/` : null;
+  // nginx mode: nginx listens on config.listen (the server blocks of nginx-config), bgproxy nowhere.
+  const port = config.mode === 'nginx' ? config.listen.port : (listenPort ?? config.listen.port);
+  if (port === 80) return host ? `http://${host}/` : null;
   return host ? `http://${host}:${port}/` : `http://${formatListen({ host: config.listen.host, port })}/ (Host: next)`;
 }
 
@@ -82,18 +93,21 @@ export async function deploy(
   const steps: DeployResult['steps'] = [];
   let current = 'resolve';
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    if (opts.signal?.aborted) throw new BgError('BG_DEPLOY', `interrupted before ${name}`);
     current = name;
     onProgress({ step: name, phase: 'start' });
     const s = performance.now();
     const out = await fn();
     const ms = Math.round(performance.now() - s);
     steps.push({ step: name, ms });
-    onProgress({ step: name, phase: 'done', ms });
+    onProgress({ step: name, phase: 'done', ms, ...(out && typeof out === 'object' && 'commit' in out && typeof out.commit === 'string' ? { commit: out.commit } : {}) });
     return out;
   };
   const onLine = (line: string): void => onProgress({ step: current, phase: 'line', line });
   const source = resolveSource(config, opts.from);
   let release: Release | null = null;
+  /** Whether the color was changed: a deploy that failed before leaves its state as it was. */
+  let touched = false;
   try {
     await guardDirtySource(source, opts);
     await step('fetch', () => fetchSource(repoDir, source));
@@ -105,13 +119,17 @@ export async function deploy(
       const nginx = config.mode === 'nginx' ? await step('nginx', () => pickUpInclude(config, color, onLine)) : undefined;
       return { ...(await finishNoop(host, color, r, t0, steps)), ...(nginx ? { nginx } : {}) };
     }
+    // From here the color is changed: not fit to go live until this deploy completes, also
+    // after a restart of serve or a kill -9 in the middle (the mark is on disk).
+    touched = true;
+    host.markFailed(color, `the deploy of ${r.shortCommit} (started ${new Date().toISOString()}) did not complete`, { running: true });
     await clearRelease(config.root, color);
     await step('checkout', () => checkout(repoDir, r.commit));
     const cwd = path.join(repoDir, config.app.dir);
     const env = releaseEnv(config, color, { commit: r.commit, role: 'next' });
     const logFile = path.join(config.root, 'logs', `deploy-${color}.log`);
     const install = await step('install', () =>
-      runCommands(config.app.install, { cwd, env, timeoutMs: config.app.installTimeoutMs, step: 'install', logFile, onLine }),
+      runCommands(config.app.install, { cwd, env, timeoutMs: config.app.installTimeoutMs, step: 'install', logFile, onLine, signal: opts.signal }),
     );
     if (config.app.hooks.afterInstall.length > 0) {
       await step('afterInstall', () =>
@@ -123,6 +141,7 @@ export async function deploy(
           logFile,
           onLine,
           code: 'BG_HOOK',
+          signal: opts.signal,
         }),
       );
     }
@@ -147,9 +166,11 @@ export async function deploy(
     const message = `${color} now runs ${r.shortCommit} "${r.subject}"${preview ? ` - preview: ${preview}` : ''} - go live: bgproxy cutover`;
     host.log.info({ event: 'deployed', color, commit: r.commit, ms: totalMs }, message);
     return { color, commit: r.commit, shortCommit: r.shortCommit, subject: r.subject, noop: false, steps, totalMs, preview, message, ...(nginx ? { nginx } : {}) };
-  } catch (err) {
+  } catch (caught) {
+    // Interrupted: whatever the step said (a command killed, an app stopped), the cause is the abort.
+    const err = opts.signal?.aborted ? new BgError('BG_DEPLOY', `interrupted at ${current}: ${String(opts.signal.reason)}`, { cause: caught }) : caught;
     const reason = isBgError(err) ? err.message : `${current} failed: ${(err as Error).message}`;
-    host.markFailed(color, reason);
+    if (touched) host.markFailed(color, reason);
     const durationMs = Math.round(performance.now() - t0);
     await appendHistory(config.root, {
       action: 'deploy',
@@ -162,7 +183,7 @@ export async function deploy(
     }).catch(() => undefined);
     host.log.error({ event: 'deploy-failed', color, step: current, reason }, `deploy into ${color} failed at ${current}`);
     if (isBgError(err)) {
-      const msg = err.message.startsWith(current) ? err.message : `${current} failed: ${err.message}`;
+      const msg = err.message.startsWith(current) || err.message.startsWith('interrupted') ? err.message : `${current} failed: ${err.message}`;
       throw new BgError(err.code === 'BG_HOOK' ? 'BG_HOOK' : 'BG_DEPLOY', `deploy into ${color}: ${msg}`, {
         cause: err,
         ...(err.detail ? { detail: err.detail } : {}),

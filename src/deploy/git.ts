@@ -91,7 +91,9 @@ async function git(args: string[], opts: { cwd: string; timeoutMs?: number }): P
   const ok = r.exitCode === 0 && !r.timedOut && !r.failed;
   let why = '';
   if (!ok) {
-    const last = stderr.trim().split('\n').filter(Boolean).at(-1);
+    // git's first "fatal:" line says what went wrong; the last is often advice ("and the repository exists.").
+    const lines = stderr.trim().split('\n').filter(Boolean);
+    const last = lines.find((l) => /^(fatal|error): /.test(l))?.replace(/^(fatal|error): /, '') ?? lines.at(-1);
     if (r.timedOut) why = `git ${args[0]} timed out after ${Math.round((opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)}s`;
     else if (r.exitCode === undefined) why = r.shortMessage ?? `git ${args[0]} could not run`;
     else why = last ?? `git ${args[0]} exited with code ${r.exitCode}`;
@@ -280,7 +282,9 @@ export async function resolveCommit(repoDir: string, commitish?: string, opts: G
     return { commit, shortCommit, subject, ref: c.ref || commit };
   }
   if (commitish === undefined || commitish === '') {
-    throw stepError('resolve', 'the source has no default branch to deploy (empty, or HEAD names a missing branch); name a commit');
+    // A new root's repo.git is empty until the first push: say which push fills it.
+    const src = (await git(['config', 'remote.origin.url'], run)).stdout.trim() || 'the source';
+    throw stepError('resolve', `the source has no default branch to deploy (empty, or HEAD names a missing branch): push your code first (git push ${src} HEAD:refs/heads/main), or name a commit`);
   }
   const ambiguous = SHORT_SHA.test(commitish)
     ? (await git(['rev-parse', '--verify', `${commitish}^{commit}`], run)).stderr.includes('ambiguous')

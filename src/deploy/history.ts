@@ -83,7 +83,7 @@ export function formatHistory(entries: readonly HistoryEntry[]): string {
     typeof e.commit === 'string' && e.commit !== '' ? e.commit.slice(0, 7) : '-',
     String(e.result),
     typeof e.durationMs === 'number' ? formatDuration(e.durationMs) : '-',
-    typeof e.message === 'string' ? e.message.replace(/\s+/g, ' ') : '',
+    typeof e.message === 'string' ? e.message.replace(/\s+/g, ' ') : detailOf(e),
   ]);
   const table = [[...COLUMNS], ...rows];
   const widths = COLUMNS.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
@@ -95,6 +95,22 @@ export function formatHistory(entries: readonly HistoryEntry[]): string {
         .trimEnd(),
     )
     .join('\n');
+}
+
+/** What a traffic entry (canary, pause, resume, maintenance) did, from its fields: a canary row showed no share. */
+function detailOf(e: HistoryEntry): string {
+  const f = e as Record<string, unknown>;
+  const num = (k: string): number | null => (typeof f[k] === 'number' ? (f[k] as number) : null);
+  const percent = num('percent');
+  if (e.action === 'canary' && percent !== null) return `${percent}% of live traffic to ${String(e.color ?? '?')}${typeof f.was === 'string' ? ` (live: ${f.was})` : ''}`;
+  if (e.action === 'canary-abort' && typeof f.reason === 'string') return f.reason;
+  const timeoutMs = num('timeoutMs');
+  if (e.action === 'pause' && timeoutMs !== null) return `live requests wait up to ${formatDuration(timeoutMs)}`;
+  const released = num('released');
+  if (e.action === 'resume' && released !== null) return `${released} waiting request${released === 1 ? '' : 's'} released`;
+  const retryAfterS = num('retryAfterS');
+  if (e.action === 'maintenance-on' && retryAfterS !== null) return `503 with Retry-After ${retryAfterS}${typeof f.page === 'string' ? `, ${f.page} page` : ''}`;
+  return '';
 }
 
 function formatTime(iso: string): string {

@@ -21,6 +21,8 @@ export interface RunCommandsOptions {
   onLine?: (line: string) => void;
   /** Error code thrown on failure; default 'BG_DEPLOY' (hooks use 'BG_HOOK'). */
   code?: BgErrorCode;
+  /** Aborted (serve stopping, deploy --cancel): the running command's group is stopped, no further command runs. */
+  signal?: AbortSignal;
 }
 
 const TAIL_LINES = 20;
@@ -37,7 +39,10 @@ export async function runCommands(commands: readonly string[], opts: RunCommands
   // A failing log file must not fail the install; it is only a copy.
   log?.on('error', () => {});
   try {
-    for (const cmd of commands) await runOne(cmd, opts, log);
+    for (const cmd of commands) {
+      if (opts.signal?.aborted) throw new BgError(opts.code ?? 'BG_DEPLOY', `${opts.step} interrupted before "${cmd}"`);
+      await runOne(cmd, opts, log);
+    }
   } finally {
     log?.end();
     await logDone;
@@ -67,12 +72,22 @@ async function runOne(cmd: string, opts: RunCommandsOptions, log: WriteStream | 
   });
 
   let timedOut = false;
+  let aborted = false;
   let killTimer: NodeJS.Timeout | undefined;
+  const stopGroup = (): void => {
+    killGroup(child.pid, 'SIGTERM');
+    killTimer ??= setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+  };
   const timer = setTimeout(() => {
     timedOut = true;
-    killGroup(child.pid, 'SIGTERM');
-    killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+    stopGroup();
   }, opts.timeoutMs);
+  const onAbort = (): void => {
+    aborted = true;
+    stopGroup();
+  };
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
     (resolve) => {
@@ -82,13 +97,15 @@ async function runOne(cmd: string, opts: RunCommandsOptions, log: WriteStream | 
   );
   clearTimeout(timer);
   clearTimeout(killTimer);
-  if (timedOut) killGroup(child.pid, 'SIGKILL'); // the shell is gone; make sure its children are too
+  opts.signal?.removeEventListener('abort', onAbort);
+  if (timedOut || aborted) killGroup(child.pid, 'SIGKILL'); // the shell is gone; make sure its children are too
   await drainStreams(child.stdout, child.stderr);
   tail.flush();
 
   const fail = (why: string): BgError =>
     new BgError(opts.code ?? 'BG_DEPLOY', `${opts.step} failed: "${cmd}" ${why}`, { detail: tail.text() });
   if (outcome.error) throw fail(`could not start: ${outcome.error.message}`);
+  if (aborted) throw fail('was interrupted');
   if (timedOut) throw fail(`timed out after ${formatSeconds(opts.timeoutMs)}`);
   if (outcome.signal !== null) throw fail(`was killed by ${outcome.signal}`);
   if (outcome.code !== 0) throw fail(`exited with code ${outcome.code}`);

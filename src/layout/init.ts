@@ -1,7 +1,7 @@
 // `bgproxy init`: the root on disk. Idempotent, adopts a root made by the classic recipe,
 // and never overwrites a config that differs unless forced.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { COLORS, CONFIG_FILE, parseConfig } from '../config.js';
 import { parseJsonFile } from '../config-json.js';
@@ -9,6 +9,7 @@ import { BgError } from '../errors.js';
 import { type SiteFile, writeSiteFiles } from '../nginx/color-files.js';
 import { renderServerBlocks } from '../nginx/conf.js';
 import { refuseSymlink, writeFileAtomic } from './atomic.js';
+import { checkCreatable, makeDirs } from './mkdirs.js';
 import { type Repair, repairRoles } from './roles.js';
 
 export interface InitOptions {
@@ -86,12 +87,10 @@ export function initRoot(opts: InitOptions): InitResult {
 
   // Every refusal happens before the first directory is made.
   refuseSymlink(file);
+  checkCreatable(root);
   const created: string[] = [];
   const mkdir = (dir: string, mode = 0o755): void => {
-    if (!existsSync(dir)) {
-      mkdirSync(dir, { recursive: true, mode });
-      created.push(path.relative(root, dir) || '.');
-    }
+    for (const made of makeDirs(dir, mode)) if (made.startsWith(root)) created.push(path.relative(root, made) || '.');
   };
   mkdir(root);
   for (const color of COLORS) for (const sub of ['env', 'etc', 'repo']) mkdir(path.join(root, color, sub));

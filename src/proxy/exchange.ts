@@ -5,16 +5,27 @@
 
 import type { Role } from '../config.js';
 import type { Logger } from '../log.js';
+import { RequestBody } from './buffer/request-body.js';
+import { ResponseSpool, type SpoolOwner } from './buffer/response-spool.js';
+import type { TempStore } from './buffer/temp-files.js';
 import { responseHeaders } from './headers.js';
 import type { Target } from './target.js';
 import type { Clock, UpstreamConn, UpstreamUser } from './upstream.js';
 
-export type ProxyFailure = 'refused' | 'timeout' | 'bad-response';
+export type ProxyFailure = 'refused' | 'timeout' | 'bad-response' | 'too-large' | 'disk-full';
 
 /** The one place where an upstream failure becomes a status code. */
 export function statusFor(kind: ProxyFailure): number {
-  return kind === 'timeout' ? 504 : 502;
+  return kind === 'timeout' ? 504 : kind === 'too-large' ? 413 : kind === 'disk-full' ? 503 : 502;
 }
+
+const FAILURE_TEXT: Record<ProxyFailure, string> = {
+  refused: 'Bad Gateway',
+  'bad-response': 'Bad Gateway',
+  timeout: 'Gateway Timeout',
+  'too-large': 'Payload Too Large',
+  'disk-full': 'Service Unavailable',
+};
 
 export function failureBody(kind: ProxyFailure, color: string, timeoutMs: number): string {
   switch (kind) {
@@ -22,6 +33,10 @@ export function failureBody(kind: ProxyFailure, color: string, timeoutMs: number
       return `bgproxy: the ${color} app is not accepting connections\n`;
     case 'timeout':
       return `bgproxy: the ${color} app did not answer within ${timeoutMs} ms\n`;
+    case 'too-large':
+      return 'bgproxy: request body too large\n';
+    case 'disk-full':
+      return 'bgproxy: no room to buffer the request body now, retry later\n';
     default:
       return `bgproxy: bad response from the ${color} app\n`;
   }
@@ -35,8 +50,8 @@ export type Framing = 'none' | 'length' | 'chunked' | 'close';
 
 /** Where a response goes. */
 export interface Sink {
-  /** Writes the status line and headers (hop-by-hop ones already removed). */
-  head(status: number, message: string, headers: string[], framing: Framing): void;
+  /** Writes the status line and headers (hop-by-hop ones already removed); `close`: the connection ends after it. */
+  head(status: number, message: string, headers: string[], framing: Framing, close?: boolean): void;
   /** Writes body bytes; false asks the exchange to stop reading until onSinkDrain. */
   body(chunk: Buffer): boolean;
   end(): void;
@@ -57,8 +72,21 @@ export interface ExchangeSettings {
   holdMs: number;
   /** Largest request body kept for a retry; a larger one gets 502 instead of a truncated replay. */
   retryBodyMax: number;
+  /** Largest request body (0: no limit); a larger one gets 413. */
+  maxBodyBytes: number;
+  /** Request and response buffering; null: none (both stream). */
+  buffering: BufferSettings | null;
   logger: Logger;
   clock: Clock;
+}
+
+/** How exchanges buffer (see src/proxy/buffer/). */
+export interface BufferSettings {
+  requests: boolean;
+  responses: boolean;
+  /** Bytes held in memory per request body and per response before a temp file takes the rest. */
+  memoryBytes: number;
+  store: TempStore;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -72,12 +100,12 @@ export interface ExchangeOwner {
   exchangeDone(ex: Exchange): void;
 }
 
-export class Exchange implements UpstreamUser {
+export class Exchange implements UpstreamUser, SpoolOwner {
   readonly #s: ExchangeSettings;
   readonly target: Target;
   readonly role: Role;
   readonly method: string;
-  readonly #head: string;
+  #head: string;
   readonly #bodyKind: BodyKind;
   readonly #sink: Sink;
   readonly #source: Source;
@@ -97,6 +125,16 @@ export class Exchange implements UpstreamUser {
   #retryOnBodyEnd = false;
   #info = false;
   #framing: Framing = 'none';
+  /** The whole request body, read before the app is contacted (buffered requests); null: streamed. */
+  readonly #reqBody: RequestBody | null = null;
+  /** A chunked request body sent de-chunked with its Content-Length (the head has neither yet). */
+  #chunkedToLength = false;
+  /** The response may be absorbed from the app (buffering on; not SSE, not X-Accel-Buffering: no). */
+  #spoolable = false;
+  /** Holds what the client could not take yet; created when it first falls behind. */
+  #spool: ResponseSpool | null = null;
+  /** The app finished its response (its socket is released) while the spool still delivers it. */
+  #upstreamDone = false;
   /** Response status, 0 until a response is complete (or when it was cut off). */
   status = 0;
   finished = false;
@@ -130,11 +168,28 @@ export class Exchange implements UpstreamUser {
     // A body is kept for a replay only when a replay can happen (holdMs > 0).
     this.#chunks = bodyKind !== 'none' && s.holdMs > 0 ? [] : null;
     if (bodyKind !== 'none' && s.holdMs <= 0) this.#overflow = true;
+    const b = s.buffering;
+    if (bodyKind !== 'none' && b !== null && b.requests) {
+      // Read whole first, so replayable at any size (the proxy built a head without framing).
+      const rb = new RequestBody(b.store, b.memoryBytes);
+      rb.onWritable = () => this.#source.resumeBody();
+      rb.onError = (err) => this.#bufferFailed(err);
+      this.#reqBody = rb;
+      this.#chunks = null;
+      this.#overflow = false;
+      this.#chunkedToLength = bodyKind === 'chunked';
+    }
     target.begin(role);
   }
 
   start(): void {
-    this.#attempt();
+    // A buffered body is sent once whole (onBodyEnd); nothing reaches the app before.
+    if (this.#reqBody === null) this.#attempt();
+  }
+
+  /** The response is being held for a slow client (front: a drain is for the exchange). */
+  get spooling(): boolean {
+    return this.#spool?.active === true;
   }
 
   #attempt(): void {
@@ -144,6 +199,12 @@ export class Exchange implements UpstreamUser {
     this.#conn = conn;
     conn.user = this;
     conn.seen = performance.now();
+    const rb = this.#reqBody;
+    if (rb !== null) {
+      conn.write(this.#head);
+      rb.send(this);
+      return;
+    }
     if (this.#bodyKind === 'none') {
       conn.write(this.#head);
       return;
@@ -170,10 +231,45 @@ export class Exchange implements UpstreamUser {
     this.#bodySent = true;
   }
 
+  // --- BodyWriter: a buffered request body on its way to the app -------------------------
+
+  write(chunk: Buffer): boolean {
+    const conn = this.#conn;
+    return conn?.write(chunk) === true;
+  }
+
+  done(): void {
+    this.#bodySent = true;
+  }
+
+  failed(err: Error): void {
+    this.#bufferFailed(err);
+  }
+
+  /** A temp file failed (disk error): the request fails as the app's would, nothing half-sent. */
+  #bufferFailed(err: Error): void {
+    if (this.finished) return;
+    this.#s.logger.warn({ err: err.message, color: this.target.color }, 'buffering failed');
+    this.#dropConn();
+    if (this.#sink.headSent) {
+      this.#sink.abort();
+      this.#finish(0);
+    } else this.#fail('bad-response');
+  }
+
   /** A piece of the request body from the client. */
   onBody(chunk: Buffer): void {
     if (this.finished) return;
     this.#bytes += chunk.length;
+    const max = this.#s.maxBodyBytes;
+    if (max > 0 && this.#bytes > max) return this.#tooLarge();
+    const rb = this.#reqBody;
+    if (rb !== null) {
+      const r = rb.append(chunk);
+      if (r === 'pause') this.#source.pauseBody();
+      else if (r === 'full') this.#fail('disk-full');
+      return;
+    }
     if (this.#chunks !== null) {
       if (this.#bytes > this.#s.retryBodyMax) {
         this.#chunks = null;
@@ -184,9 +280,29 @@ export class Exchange implements UpstreamUser {
     if (conn !== null && !this.#writeBody(conn, chunk)) this.#source.pauseBody();
   }
 
+  /** A chunked body outgrew limits.maxBodyBytes (a declared length was refused before). */
+  #tooLarge(): void {
+    this.#dropConn();
+    if (this.#gotResponse || this.#sink.headSent) {
+      this.#sink.abort();
+      this.#finish(0);
+    } else this.#fail('too-large');
+  }
+
   onBodyEnd(): void {
     this.#bodyDone = true;
     if (this.finished) return;
+    const rb = this.#reqBody;
+    if (rb !== null) {
+      rb.onReady = () => {
+        rb.onReady = null;
+        if (this.finished) return;
+        if (this.#chunkedToLength) this.#head = `${this.#head.slice(0, -2)}Content-Length: ${rb.length}\r\n\r\n`;
+        this.#attempt();
+      };
+      rb.end();
+      return;
+    }
     if (this.#conn !== null) this.#endBody(this.#conn);
     if (this.#retryOnBodyEnd) {
       this.#retryOnBodyEnd = false;
@@ -195,10 +311,16 @@ export class Exchange implements UpstreamUser {
   }
 
   onUpstreamDrain(): void {
-    this.#source.resumeBody();
+    if (this.#reqBody !== null) this.#reqBody.resume();
+    else this.#source.resumeBody();
   }
 
   onSinkDrain(): void {
+    const sp = this.#spool;
+    if (sp?.active) {
+      sp.drained();
+      return;
+    }
     this.waitingForClient = false;
     if (this.#conn !== null) {
       this.#conn.seen = performance.now();
@@ -228,14 +350,22 @@ export class Exchange implements UpstreamUser {
     let te = false;
     let cl = false;
     let connection: string | undefined;
+    let stream = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const n = name.length;
-      if (n === 17 && name.toLowerCase() === 'transfer-encoding') te = true;
-      else if (n === 14 && name.toLowerCase() === 'content-length') cl = true;
+      if (n === 17) {
+        const lower = name.toLowerCase();
+        if (lower === 'transfer-encoding') te = true;
+        else if (lower === 'x-accel-buffering' && raw[i + 1]!.trim().toLowerCase() === 'no') stream = true;
+      } else if (n === 14 && name.toLowerCase() === 'content-length') cl = true;
       else if (n === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
+      else if (n === 12 && name.toLowerCase() === 'content-type' && raw[i + 1]!.trimStart().toLowerCase().startsWith('text/event-stream')) stream = true;
     }
     this.#framing = isHead || status === 204 || status === 304 ? 'none' : te ? 'chunked' : cl ? 'length' : 'close';
+    // Events and what the app asks to stream (nginx's X-Accel-Buffering: no) go at the app's pace.
+    const b = this.#s.buffering;
+    this.#spoolable = b?.responses === true && !stream && this.#framing !== 'none';
     const headers = responseHeaders(raw, connection);
     if (this.addHeaders !== null) for (const h of this.addHeaders) headers.push(h);
     this.#sink.head(status, message, headers, this.#framing);
@@ -246,10 +376,47 @@ export class Exchange implements UpstreamUser {
     if (this.finished) return;
     const conn = this.#conn;
     if (conn !== null && this.#s.clock.now > conn.seen) conn.seen = this.#s.clock.now;
-    if (!this.#sink.body(chunk) && conn !== null) {
+    const sp = this.#spool;
+    if (sp?.active) {
+      sp.push(chunk);
+      return;
+    }
+    if (this.#sink.body(chunk)) return;
+    if (this.#spoolable) {
+      // The client fell behind: from now on what the app writes is held, not the app.
+      const b = this.#s.buffering!;
+      if (this.#spool === null) this.#spool = new ResponseSpool(this, b.store, b.memoryBytes);
+      this.#spool.waitDrain();
+    } else if (conn !== null) {
       this.waitingForClient = true;
       conn.pauseReading();
     }
+  }
+
+  // --- SpoolOwner: a response held for a slow client ---------------------------------------
+
+  deliver(chunk: Buffer): boolean {
+    return this.#sink.body(chunk);
+  }
+
+  spoolEmpty(): void {
+    if (this.#upstreamDone && !this.finished) this.#complete();
+  }
+
+  spoolPressure(on: boolean): void {
+    // Past the memory and disk bounds the app waits (back-pressure), as when streaming.
+    const conn = this.#conn;
+    this.waitingForClient = on;
+    if (conn === null) return;
+    if (on) conn.pauseReading();
+    else {
+      conn.seen = performance.now();
+      conn.resumeReading();
+    }
+  }
+
+  spoolFailed(err: Error): void {
+    this.#bufferFailed(err);
   }
 
   onResponseEnd(): void {
@@ -258,11 +425,21 @@ export class Exchange implements UpstreamUser {
       return;
     }
     if (this.finished) return;
-    this.#sink.end();
     const conn = this.#conn;
     this.#conn = null;
     // Reusable only when the app had the whole request and the body ended by its framing.
     conn?.done(this.#bodySent && this.#framing !== 'close');
+    if (this.#spool?.active) {
+      // The app is done and its socket back in the pool; the client still gets the rest.
+      this.#upstreamDone = true;
+      this.waitingForClient = false;
+      return;
+    }
+    this.#complete();
+  }
+
+  #complete(): void {
+    this.#sink.end();
     this.#finish(this.status);
   }
 
@@ -325,12 +502,11 @@ export class Exchange implements UpstreamUser {
   #fail(kind: ProxyFailure): void {
     const body = failureBody(kind, this.target.color, this.#s.upstreamTimeoutMs);
     const status = statusFor(kind);
-    this.#sink.head(
-      status,
-      kind === 'timeout' ? 'Gateway Timeout' : 'Bad Gateway',
-      ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'],
-      this.method === 'HEAD' ? 'none' : 'length',
-    );
+    const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'];
+    if (kind === 'disk-full') headers.push('Retry-After', '5');
+    // Refused mid-upload: the rest of the body is not read as a request, the connection ends.
+    const close = kind === 'too-large' || kind === 'disk-full';
+    this.#sink.head(status, FAILURE_TEXT[kind], headers, this.method === 'HEAD' ? 'none' : 'length', close);
     if (this.method !== 'HEAD') this.#sink.body(Buffer.from(body));
     this.#sink.end();
     this.#finish(status);
@@ -355,6 +531,8 @@ export class Exchange implements UpstreamUser {
 
   #finish(status: number): void {
     this.finished = true;
+    this.#reqBody?.close();
+    this.#spool?.close();
     this.status = status;
     this.target.end(this.role, status);
     this.#owner.exchangeDone(this);

@@ -21,6 +21,10 @@ import {
   REQUEST,
   releaseParser,
 } from './llhttp.js';
+import { statusLine } from './status.js';
+
+/** Largest body an upgrade request may carry (it is read whole before the app is contacted). */
+export const MAX_UPGRADE_BODY = 64 * 1024;
 
 /** A request as parsed from the wire (or taken from an IncomingMessage when embedded). */
 export interface RequestHead {
@@ -51,6 +55,8 @@ export class FrontRequest implements RequestHead {
   received = false;
   /** The answer is complete (or abandoned). */
   answered = false;
+  /** Body bytes of an upgrade request read so far (bounded by MAX_UPGRADE_BODY). */
+  bodyBytes = 0;
   /** Set by the handlers for the access log. */
   host = '';
   started = 0;
@@ -66,29 +72,28 @@ export class FrontRequest implements RequestHead {
   }
 }
 
+/** A request answered here instead of forwarded. */
+export interface Refused {
+  status: number;
+  headers?: ReadonlyArray<readonly [string, string]> | undefined;
+  body: string;
+}
+
 /** What the front door asks of the proxy's request logic. */
 export interface FrontHandlers {
   /** A request is next in line on `conn`: answer it (conn.answer) or forward it (conn.forward). */
   request(conn: FrontConn, req: FrontRequest): void;
   /** An upgrade request; `head` holds bytes the client sent after it. The socket is the handler's now. */
   upgrade(conn: FrontConn, req: FrontRequest, head: Buffer): void;
+  /**
+   * An upgrade request's head, checked before its body (if any) is read: a refusal is
+   * answered at once and closes the connection; null lets it be read and handed to upgrade().
+   */
+  refuseUpgrade?(conn: FrontConn, req: FrontRequest): Refused | null;
   /** The request is over (answered, cut off or abandoned): status 0 when it was not answered. */
   done?(conn: FrontConn, req: FrontRequest, status: number): void;
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  408: 'Request Timeout',
-  413: 'Payload Too Large',
-  414: 'URI Too Long',
-  417: 'Expectation Failed',
-  421: 'Misdirected Request',
-  431: 'Request Header Fields Too Large',
-  501: 'Not Implemented',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const CRLF = '\r\n';
@@ -98,6 +103,7 @@ const LAST_CHUNK = '0\r\n\r\n';
 const PAUSE_UPSTREAM = 1; // the upstream socket is full
 const PAUSE_QUEUE = 2; // a request waits for the one before it
 const PAUSE_DRAIN = 4; // the client is not reading our answer
+const PAUSE_UPGRADE = 8; // an upgrade waits for the answers before it; what follows is not HTTP
 
 export class FrontConn implements Sink, Source {
   readonly socket: net.Socket;
@@ -110,6 +116,8 @@ export class FrontConn implements Sink, Source {
   #reading: FrontRequest | null = null;
   /** An upgrade request whose head was just read: handed over once the parser says where it ends. */
   #upgrade: FrontRequest | null = null;
+  /** An upgrade request read behind unanswered ones: handed over when its turn comes. */
+  #waitingUpgrade: { req: FrontRequest; rest: Buffer } | null = null;
   #headers: string[] = [];
   #url = '';
   #paused = 0;
@@ -126,6 +134,8 @@ export class FrontConn implements Sink, Source {
   headStart: number;
   requestStart = -1;
   idleSince = -1;
+  /** Since when the client has not taken our answer's bytes (a full socket), for timeouts.sendMs. */
+  stalledSince = -1;
   /** Requests begun on this connection (a close decided on an idle one checks it did not change). */
   begun = 0;
 
@@ -167,6 +177,7 @@ export class FrontConn implements Sink, Source {
     p[kOnBody] = (chunk: Buffer) => {
       const r = this.#reading;
       if (r === null || r.answered) return;
+      if (r.upgrade && this.#upgradeBody(r, chunk)) return;
       if (r.exchange !== null) r.exchange.onBody(chunk);
       else if (r.pending === null) r.pending = [chunk];
       else r.pending.push(chunk);
@@ -197,7 +208,9 @@ export class FrontConn implements Sink, Source {
 
   #onHead(req: FrontRequest): number {
     this.headStart = -1;
-    if (this.upgraded || this.#closing) {
+    // Once this connection is to close after its answer (a refusal, Connection: close, a
+    // graceful stop), nothing read after it is a request: never routed, never forwarded.
+    if (this.upgraded || this.#closing || this.#closeAfter) {
       this.#reading = null;
       return 0;
     }
@@ -205,8 +218,13 @@ export class FrontConn implements Sink, Source {
     this.#reading = req;
     this.#queue.push(req);
     if (req.upgrade) {
-      // Handed over in #afterExecute, once the parser says where the head ends.
+      // Handed over in #afterExecute, once the parser has read the whole request.
       this.#upgrade = req;
+      const refused = this.#queue.length === 1 ? (this.server.handlers.refuseUpgrade?.(this, req) ?? null) : null;
+      if (refused !== null) {
+        this.#upgrade = null;
+        this.answer(req, refused.status, refused.headers ?? [], refused.body, true);
+      }
       return 0;
     }
     if (this.#queue.length === 1) this.#dispatch(req);
@@ -224,10 +242,27 @@ export class FrontConn implements Sink, Source {
     else if (r.exchange !== null) r.exchange.onBodyEnd();
   }
 
+  /**
+   * A piece of an upgrade request's body: kept whole for the tunnel (the app gets it as a
+   * body, before any byte of the new protocol). Over MAX_UPGRADE_BODY: 413 and close.
+   * Returns true when the piece was refused.
+   */
+  #upgradeBody(r: FrontRequest, chunk: Buffer): boolean {
+    r.bodyBytes += chunk.length;
+    if (r.bodyBytes <= MAX_UPGRADE_BODY) return false;
+    this.#upgrade = null;
+    r.pending = null;
+    if (this.#queue[0] === r) this.answer(r, 413, [], 'bgproxy: an upgrade request body is limited to 64 KiB\n', true);
+    else this.socket.destroy();
+    return true;
+  }
+
   #afterExecute(ret: number | ParserError, data: Buffer | null): void {
     if (typeof ret !== 'number') return this.#parseError(ret);
     const r = this.#upgrade;
-    if (r !== null) {
+    // An upgrade request is handed over once the parser has read all of it, body included:
+    // llhttp stops right after it, so the bytes past `ret` are the new protocol's.
+    if (r?.received) {
       this.#upgrade = null;
       const d = data ?? this.#parser.getCurrentBuffer();
       this.#handOver(r, d.subarray(ret));
@@ -235,17 +270,32 @@ export class FrontConn implements Sink, Source {
   }
 
   #handOver(req: FrontRequest, head: Buffer): void {
-    this.upgraded = true;
     this.#reading = null;
     this.requestStart = -1;
-    if (this.#queue.length > 1) {
-      // An upgrade pipelined behind an unanswered request: not worth the complexity.
-      this.socket.destroy();
+    if (this.#queue[0] !== req) {
+      // Pipelined behind unanswered requests: those are answered first (their answers are
+      // not lost); nothing more is read, as what follows belongs to the new protocol.
+      this.#waitingUpgrade = { req, rest: head };
+      this.#pause(PAUSE_UPGRADE);
       return;
     }
+    this.upgraded = true;
     if (this.#consumed) {
       this.#parser.unconsume();
       this.#consumed = false;
+      if (this.#paused !== 0) {
+        // Reading was stopped on the handle itself (waiting its turn): the stream, which
+        // reads from here on, only restarts a handle it stopped itself.
+        this.#paused = 0;
+        const h = (this.socket as unknown as { _handle: { readStart(): number; reading: boolean } | null })._handle;
+        if (h !== null) {
+          h.reading = true;
+          h.readStart();
+        }
+      }
+    } else if (this.#paused !== 0) {
+      this.#paused = 0;
+      this.socket.resume();
     }
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('drain');
@@ -263,9 +313,15 @@ export class FrontConn implements Sink, Source {
     this.#closing = true;
     this.#pause(PAUSE_QUEUE);
     const reading = this.#reading;
-    if (reading !== null && !reading.received) {
-      // A body that breaks its framing: the request is cut off, upstream too.
-      this.socket.destroy();
+    if (reading !== null && !reading.received && this.#queue[0] === reading) {
+      // A body that breaks its framing (a bad chunk size, a missing CRLF): the upstream
+      // request is cut off; the client gets 400 unless its answer had already begun.
+      if (reading.answered) return void this.socket.end();
+      if (this.#headSent) return void this.socket.destroy();
+      const ex = reading.exchange;
+      reading.exchange = null;
+      if (ex !== null) ex.abort();
+      this.answer(reading, status === 0 ? 400 : status, [], 'bgproxy: malformed request body\n', true);
       return;
     }
     const current = this.#queue[0];
@@ -280,7 +336,7 @@ export class FrontConn implements Sink, Source {
   }
 
   #writeRefusal(status: number): void {
-    this.socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ''}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    this.socket.end(`${statusLine(status)}Content-Length: 0\r\nConnection: close\r\n\r\n`);
     this.#pause(PAUSE_QUEUE);
   }
 
@@ -361,6 +417,11 @@ export class FrontConn implements Sink, Source {
           this.answer(req, 417, [], '', true);
           return;
         }
+        // A body it may not send is refused before the client sends it.
+        if (tooLarge(req.raw, this.server.limits.maxBodyBytes)) {
+          this.answer(req, 413, [], 'bgproxy: request body too large\n', true);
+          return;
+        }
         this.socket.write(CONTINUE);
       }
     }
@@ -387,7 +448,7 @@ export class FrontConn implements Sink, Source {
     if (req.answered) return;
     if (close) this.#closeAfter = true;
     const len = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-    let head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`;
+    let head = statusLine(status);
     let hasType = false;
     for (const [n, v] of headers) {
       if (n.length === 12 && n.toLowerCase() === 'content-type') hasType = true;
@@ -412,8 +473,9 @@ export class FrontConn implements Sink, Source {
     return this.#headSent;
   }
 
-  head(status: number, message: string, headers: string[], framing: Framing): void {
+  head(status: number, message: string, headers: string[], framing: Framing, close?: boolean): void {
     const req = this.#queue[0]!;
+    if (close === true) this.#closeAfter = true;
     let head = `HTTP/1.1 ${status} ${message}\r\n`;
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
     this.#chunked = false;
@@ -441,7 +503,10 @@ export class FrontConn implements Sink, Source {
       ok = s.write(CRLF);
       s.uncork();
     } else ok = s.write(chunk);
-    if (!ok) this.#pause(PAUSE_DRAIN);
+    if (!ok) {
+      this.#pause(PAUSE_DRAIN);
+      if (this.stalledSince < 0) this.stalledSince = performance.now();
+    }
     return ok;
   }
 
@@ -464,10 +529,18 @@ export class FrontConn implements Sink, Source {
     this.socket.destroy();
   }
 
+  /** Cut at timeouts.sendMs: the answer in progress is abandoned (its temp file removed). */
+  abortStalled(): void {
+    this.stalledSince = -1;
+    this.#queue[0]?.exchange?.abort();
+    this.socket.destroy();
+  }
+
   #onDrain(): void {
+    this.stalledSince = -1;
     this.#resume(PAUSE_DRAIN);
     const ex = this.#queue[0]?.exchange;
-    if (ex?.waitingForClient) ex.onSinkDrain();
+    if (ex && (ex.waitingForClient || ex.spooling)) ex.onSinkDrain();
   }
 
   /** The answer to the first request in line is complete. */
@@ -500,6 +573,12 @@ export class FrontConn implements Sink, Source {
       return;
     }
     const next = this.#queue[0];
+    const waiting = this.#waitingUpgrade;
+    if (waiting !== null && next === waiting.req) {
+      this.#waitingUpgrade = null;
+      this.#handOver(waiting.req, waiting.rest);
+      return;
+    }
     if (next === undefined) {
       this.idleSince = performance.now();
       this.#resume(PAUSE_QUEUE);
@@ -543,6 +622,13 @@ export function listenOn(server: net.Server, where: { host: string; port: number
 
 function uncork(s: net.Socket): void {
   s.uncork();
+}
+
+/** Whether a declared Content-Length is over `max` (0: no limit). */
+export function tooLarge(raw: string[], max: number): boolean {
+  if (max <= 0) return false;
+  const cl = headerValue(raw, 'content-length');
+  return cl !== undefined && Number(cl) > max;
 }
 
 /** The first value of a header by lower-case name in a raw [name, value, …] list. */
@@ -633,11 +719,16 @@ export class FrontServer {
   /** Closes what overstayed: slow heads and bodies (408), idle keep-alive connections. */
   sweep(): void {
     const now = performance.now();
-    const { headersMs, requestMs, keepAliveMs } = this.timeouts;
+    const { headersMs, requestMs, keepAliveMs, sendMs } = this.timeouts;
     const headers = requestMs > 0 ? Math.min(headersMs, requestMs) : headersMs;
     const idle: Array<[FrontConn, number]> = [];
     for (const c of this.conns) {
       if (c.upgraded) continue;
+      if (sendMs > 0 && c.stalledSince >= 0 && now - c.stalledSince >= sendMs) {
+        // The client stopped reading our answer (nginx's send_timeout): cut, its buffers freed.
+        c.abortStalled();
+        continue;
+      }
       if (c.idleSince >= 0) {
         if (now - c.idleSince >= keepAliveMs) idle.push([c, c.begun]);
         continue;

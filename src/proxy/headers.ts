@@ -42,6 +42,8 @@ export function responseHeaders(rawHeaders: string[], connection: string | strin
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || (listed.length > 0 && listed.includes(lower))) continue;
+    // Said to the proxy, not the client (nginx hides X-Accel-* too).
+    if (name.length === 17 && lower === 'x-accel-buffering') continue;
     out.push(name, rawHeaders[i + 1]!);
   }
   return out;

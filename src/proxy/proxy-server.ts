@@ -3,24 +3,26 @@
 // controls), then the exchange that forwards it, and the access log line. Requests come
 // from the proxy's own wire connections (front.ts) or, when a host embeds bgproxy, from a
 // Node http.Server's IncomingMessage/ServerResponse; both take the same path.
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Color, LimitsConfig, Role, TimeoutsConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { AccessLog } from './access-log.js';
 import { type BodyKind, Exchange, type ExchangeOwner, type ExchangeSettings, type Framing, type Sink, type Source } from './exchange.js';
-import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type RequestHead } from './front.js';
+import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type Refused, type RequestHead, tooLarge } from './front.js';
+import type { H2Request } from './h2/stream.js';
 import type { Answer, Forward, Gate, RequestView, Verdict, Wait } from './gate.js';
 import { upstreamHead } from './headers.js';
 import { normalizeHost } from './host.js';
 import type { Router } from './router.js';
 import type { Target } from './target.js';
-import { tunnel } from './tunnel.js';
+import { statusLine } from './status.js';
+import { lingerEnd, tunnel } from './tunnel.js';
 
 export { checkIntervalMs, FrontServer, IDLE_GRACE_MS } from './front.js';
 
 /** The defaults of config.limits. */
-export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192, pausedRequests: 10_000 };
+export const DEFAULT_LIMITS: LimitsConfig = { maxHeaders: 100, maxHeaderBytes: 16 * 1024, maxUrlBytes: 8192, pausedRequests: 10_000, maxBodyBytes: 64 * 1024 * 1024 };
 
 export interface RouteTable {
   /** The target that `role` points at right now. */
@@ -53,6 +55,8 @@ export interface Handlers {
   request(req: IncomingMessage, res: ServerResponse): void;
   /** For a host's http.Server ('upgrade'). */
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** For an HTTP/2 stream on the TLS listener (h2/front.ts). */
+  stream(req: H2Request): void;
   configure(settings: HandlerSettings): void;
   /** Writes out the access log lines gathered so far (serve's stop). */
   flush(): void;
@@ -125,7 +129,11 @@ interface Admitted {
 interface Refusal {
   status: number;
   reason: string;
+  headers?: ReadonlyArray<readonly [string, string]>;
 }
+
+/** What a 405 to TRACE says the app may be asked (RFC 9110 §15.5.6 wants an Allow). */
+const ALLOW: ReadonlyArray<readonly [string, string]> = [['Allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS']];
 
 function trustedSet(addresses: readonly string[]): Set<string> {
   return new Set(addresses.flatMap((a) => [a, `::ffff:${a}`]));
@@ -205,16 +213,18 @@ class View implements RequestView {
 }
 
 function answerHead(status: number, headers: ReadonlyArray<readonly [string, string]>, bodyLength: number): string {
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  let head = statusLine(status);
   for (const [n, v] of headers) head += `${n}: ${v}\r\n`;
   return `${head}Content-Length: ${bodyLength}\r\nConnection: close\r\n\r\n`;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export function createHandlers(opts: HandlerOptions): Handlers {
   const { table } = opts;
   const settings = opts.exchange;
   let router = opts.router;
-  let { maxHeaders, maxUrlBytes: maxUrl } = opts.limits ?? DEFAULT_LIMITS;
+  let { maxHeaders, maxUrlBytes: maxUrl, maxBodyBytes } = opts.limits ?? DEFAULT_LIMITS;
   let trusted = trustedSet(opts.trustProxy);
   const gates = opts.gates ?? [];
   const log = opts.accessLog ? new AccessLog(opts.logger) : null;
@@ -222,7 +232,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
 
   function configure(s: HandlerSettings): void {
     router = s.router;
-    ({ maxHeaders, maxUrlBytes: maxUrl } = s.limits ?? DEFAULT_LIMITS);
+    ({ maxHeaders, maxUrlBytes: maxUrl, maxBodyBytes } = s.limits ?? DEFAULT_LIMITS);
     trusted = trustedSet(s.trustProxy);
   }
 
@@ -262,20 +272,37 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     if (host === null) return { status: 400, reason: 'bad or missing Host header' };
     const route = router.route(host);
     if (route === 'reject') return { status: 421, reason: 'unknown host' };
+    // TRACE echoes the request back (cookies, credentials our gates added): refused like nginx.
+    if (head.method === 'TRACE') return { status: 405, reason: 'TRACE is not allowed', headers: ALLOW };
     const body: BodyKind = s.te > 0 ? 'chunked' : s.contentLength !== undefined && s.contentLength !== '0' ? 'length' : 'none';
+    // A declared body over the limit is refused before anything reaches the app (nginx's client_max_body_size).
+    if (body === 'length' && !head.upgrade && tooLarge(head.raw, maxBodyBytes)) return { status: 413, reason: 'request body too large' };
     return { host, route, url, hostOverride, noHost: hostValue === undefined, body, upgrade: s.upgrade };
   }
 
-  function prepare(head: RequestHead, a: Admitted, target: Target, socket: Socket, isTrusted: boolean, fwd: Forward | null, upgrade: boolean): string {
+  function prepare(
+    head: RequestHead,
+    a: Admitted,
+    target: Target,
+    socket: Socket,
+    isTrusted: boolean,
+    fwd: Forward | null,
+    upgrade: boolean,
+    upgradeBody?: Buffer,
+  ): string {
     const enc = (socket as Socket & { encrypted?: boolean }).encrypted === true;
+    // An upgrade request's body was read whole: it goes with its exact length, never chunked.
+    let set = fwd?.setRequestHeaders;
+    if (upgradeBody !== undefined) set = [...(set ?? []), ['Content-Length', String(upgradeBody.length)]];
     return upstreamHead(head.method, a.url, head.raw, {
       fwd: { remoteAddress: socket.remoteAddress ?? '', trusted: isTrusted, proto: enc ? 'https' : 'http' },
-      body: upgrade ? 'none' : a.body,
+      // A buffered chunked body reaches the app de-chunked; the exchange adds its Content-Length.
+      body: upgrade ? 'none' : a.body === 'chunked' && settings.buffering?.requests === true ? 'length' : a.body,
       ...(upgrade && a.upgrade !== undefined ? { upgrade: a.upgrade } : {}),
       ...(a.hostOverride !== undefined ? { host: a.hostOverride } : {}),
       ...(a.noHost ? { fallbackHost: `127.0.0.1:${target.port}` } : {}),
       ...(fwd?.stripRequestHeaders ? { strip: fwd.stripRequestHeaders } : {}),
-      ...(fwd?.setRequestHeaders ? { set: fwd.setRequestHeaders } : {}),
+      ...(set ? { set } : {}),
     });
   }
 
@@ -310,8 +337,8 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   const front: FrontHandlers = {
     request(conn: FrontConn, req: FrontRequest): void {
       const a = admit(req);
-      // 421 leaves the request well framed; other refusals close, so an unread body is never read as a request.
-      if ('status' in a) return conn.answer(req, a.status, [], `bgproxy: ${a.reason}\n`, a.status !== 421);
+      // 421 and 405 leave the request well framed; other refusals close, so an unread body is never read as a request.
+      if ('status' in a) return conn.answer(req, a.status, a.headers ?? [], `bgproxy: ${a.reason}\n`, a.status !== 421 && a.status !== 405);
       req.host = a.host;
       req.url = a.url;
       const isTrusted = trusted.has(conn.socket.remoteAddress ?? '');
@@ -324,8 +351,17 @@ export function createHandlers(opts: HandlerOptions): Handlers {
         () => conn.socket.destroyed,
       );
     },
+    refuseUpgrade(_conn: FrontConn, req: FrontRequest): Refused | null {
+      const a = admit(req);
+      if ('status' in a) return { status: a.status, headers: a.headers, body: `bgproxy: ${a.reason}\n` };
+      if (req.method === 'CONNECT' || a.upgrade === undefined) return { status: 400, body: 'bgproxy: bad upgrade request\n' };
+      return null;
+    },
     upgrade(conn: FrontConn, req: FrontRequest, rest: Buffer): void {
-      upgradeSocket(req, conn.socket, rest);
+      const pending = req.pending;
+      req.pending = null;
+      const body = pending === null ? undefined : pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+      upgradeSocket(req, conn.socket, rest, body ?? EMPTY);
     },
     done(_conn: FrontConn, req: FrontRequest, status: number): void {
       const ex = req.exchange;
@@ -338,22 +374,30 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     conn.forward(req, exchange(req, a, conn.socket, isTrusted, v, conn, conn, conn));
   }
 
-  function upgradeSocket(head: RequestHead, socket: Socket, rest: Buffer): void {
+  /**
+   * An upgrade request, its socket now ours. `body` is its body as the front read it, or
+   * null when a host's http.Server handed it over (Node reads no body of an upgrade request:
+   * one that declares a body is refused there, as its bytes would be taken for the new protocol).
+   */
+  function upgradeSocket(head: RequestHead, socket: Socket, rest: Buffer, body: Buffer | null): void {
     socket.on('error', () => socket.destroy());
     const a = admit(head);
     if ('status' in a) {
-      socket.end(answerHead(a.status, [], 0));
+      socket.write(answerHead(a.status, a.headers ?? [], 0));
+      lingerEnd(socket);
       return;
     }
-    if (head.method === 'CONNECT' || a.upgrade === undefined) {
-      socket.end(answerHead(400, [], 0));
+    if (head.method === 'CONNECT' || a.upgrade === undefined || (body === null && a.body !== 'none')) {
+      socket.write(answerHead(400, [], 0));
+      lingerEnd(socket);
       return;
     }
     const isTrusted = trusted.has(socket.remoteAddress ?? '');
     const go = (v: Verdict | null): void => {
         if (v !== null && v.kind === 'answer') {
-          const body = typeof v.body === 'string' ? Buffer.from(v.body) : v.body;
-          socket.end(Buffer.concat([Buffer.from(answerHead(v.status, v.headers ?? [], body.length)), body]));
+          const page = typeof v.body === 'string' ? Buffer.from(v.body) : v.body;
+          socket.write(Buffer.concat([Buffer.from(answerHead(v.status, v.headers ?? [], page.length)), page]));
+          lingerEnd(socket);
           return;
         }
         const fwd = v !== null && v.kind === 'forward' ? v : null;
@@ -362,8 +406,11 @@ export function createHandlers(opts: HandlerOptions): Handlers {
         accessLog?.write(head.method, a.host, a.url, 101, target.color, 0, true);
         tunnel(socket, {
           port: target.port,
-          head: prepare(head, a, target, socket, isTrusted, fwd, true),
+          head: prepare(head, a, target, socket, isTrusted, fwd, true, body !== null && a.body !== 'none' ? body : undefined),
+          body: body ?? undefined,
           rest,
+          method: head.method,
+          http10: head.versionMinor === 0,
           upstreamTimeoutMs: settings.upstreamTimeoutMs,
           logger: settings.logger,
           color: target.color,
@@ -376,13 +423,30 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     afterWait(v, go, () => socket.destroyed);
   }
 
+  // --- HTTP/2 streams ----------------------------------------------------------------------
+
+  function stream(r: H2Request): void {
+    const a = admit(r.request);
+    if ('status' in a) return r.answer(a.status, [], `bgproxy: ${a.reason}\n`);
+    r.host = a.host;
+    r.url = a.url;
+    const isTrusted = trusted.has(r.socket.remoteAddress ?? '');
+    const go = (v: Verdict | null): void => {
+      if (v !== null && v.kind === 'answer') return r.answer(v.status, v.headers ?? [], v.body);
+      r.forward(exchange(r.request, a, r.socket, isTrusted, v, r, r, r), accessLog);
+    };
+    const v = check(r.request, a, r.socket, isTrusted);
+    if (v === null || v.kind !== 'wait') return go(v);
+    afterWait(v, go, () => r.gone);
+  }
+
   // --- a host's http.Server (embedding) -----------------------------------------------------
 
   function request(req: IncomingMessage, res: ServerResponse): void {
     const head = headOf(req, false);
     const started = performance.now();
     const a = admit(head);
-    if ('status' in a) return plain(res, a.status, [], `bgproxy: ${a.reason}\n`, a.status !== 421);
+    if ('status' in a) return plain(res, a.status, a.headers ?? [], `bgproxy: ${a.reason}\n`, a.status !== 421 && a.status !== 405);
     const socket = req.socket;
     const isTrusted = trusted.has(socket.remoteAddress ?? '');
     const go = (v: Verdict | null): void => {
@@ -413,10 +477,10 @@ export function createHandlers(opts: HandlerOptions): Handlers {
   }
 
   function upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    upgradeSocket(headOf(req, true), socket, head);
+    upgradeSocket(headOf(req, true), socket, head, null);
   }
 
-  return { front, request, upgrade, configure, flush: () => accessLog?.close() };
+  return { front, request, upgrade, stream, configure, flush: () => accessLog?.close() };
 }
 
 /** A host's parsed request as the engine's request head. */
@@ -461,7 +525,8 @@ class ResponseSink implements Sink {
     return this.#res.headersSent;
   }
 
-  head(status: number, message: string, headers: string[], _framing: Framing): void {
+  head(status: number, message: string, headers: string[], _framing: Framing, close?: boolean): void {
+    if (close === true) headers.push('Connection', 'close');
     this.#res.writeHead(status, message, headers);
   }
 

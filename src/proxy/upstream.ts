@@ -18,6 +18,7 @@ import {
   RESPONSE,
   releaseParser,
 } from './llhttp.js';
+import { listenerCount, type PoolCandidate, type UncleanReason, unclean } from './pool-clean.js';
 
 /** What an upstream connection reports to the exchange that holds it. */
 export interface UpstreamUser {
@@ -38,7 +39,7 @@ export interface UpstreamUser {
 /** Largest response head accepted from an app (Node's http client default). */
 const MAX_RESPONSE_HEAD = 16 * 1024;
 
-export class UpstreamConn {
+export class UpstreamConn implements PoolCandidate {
   readonly socket: net.Socket;
   readonly #parser: NativeParser;
   #consumed = false;
@@ -54,6 +55,9 @@ export class UpstreamConn {
   #reading = true;
   #headers: string[] = [];
   #dead = false;
+  #inMessage = false;
+  /** Listeners once connected (see pool-clean.ts). */
+  listenerBaseline = 0;
   /** Coarse activity stamp for the upstream timeout (see Engine.tick). */
   seen = 0;
 
@@ -66,6 +70,7 @@ export class UpstreamConn {
     const p = acquireParser(RESPONSE, MAX_RESPONSE_HEAD);
     this.#parser = p;
     p[kOnMessageBegin] = () => {
+      this.#inMessage = true;
       if (this.user === null || this.#releasePending) this.#stray();
     };
     p[kOnHeaders] = (headers: string[]) => {
@@ -100,6 +105,7 @@ export class UpstreamConn {
       else this.#stray();
     };
     p[kOnMessageComplete] = () => {
+      this.#inMessage = false;
       const user = this.user;
       if (user === null || this.#releasePending) return this.#stray();
       user.onResponseEnd();
@@ -112,6 +118,7 @@ export class UpstreamConn {
         this.#consumed = true;
         p.consume(handle);
       } else socket.on('data', (d: Buffer) => this.#afterRead(p.execute(d)));
+      this.listenerBaseline = listenerCount(socket);
     });
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(err.code ?? 'ECONNRESET'));
@@ -125,6 +132,18 @@ export class UpstreamConn {
 
   get dead(): boolean {
     return this.#dead;
+  }
+
+  get inUse(): boolean {
+    return this.user !== null;
+  }
+
+  get paused(): boolean {
+    return !this.#reading;
+  }
+
+  get midResponse(): boolean {
+    return this.#inMessage;
   }
 
   /** Called by the exchange when its response is complete: the socket may be reused. */
@@ -243,8 +262,18 @@ export class UpstreamPool {
     return conn;
   }
 
+  /** Sockets refused by unclean() on their way back, by reason. */
+  readonly uncleanReleases: Partial<Record<UncleanReason, number>> = {};
+
+  /** Takes a socket back only when unclean() finds nothing wrong; otherwise it is destroyed. */
   release(conn: UpstreamConn): void {
-    if (this.#closed || conn.dead) {
+    if (this.#closed) {
+      conn.destroy();
+      return;
+    }
+    const why = unclean(conn);
+    if (why !== null) {
+      this.uncleanReleases[why] = (this.uncleanReleases[why] ?? 0) + 1;
       conn.destroy();
       return;
     }

@@ -3,6 +3,7 @@
 // pools are warm before the first real visitor arrives. Every answer must be 2xx.
 import http from 'node:http';
 import { BgError } from '../errors.js';
+import { plural } from '../words.js';
 
 export interface WarmupOptions {
   port: number;
@@ -87,7 +88,7 @@ function requestOnce(agent: http.Agent, opts: WarmupOptions, path: string): Prom
 /** One line for people: "warm-up: 12 requests in 340 ms (slowest /search 120 ms)". */
 export function formatWarmup(r: WarmupResult): string {
   const slow = r.slowest ? ` (slowest ${r.slowest.path} ${r.slowest.ms} ms)` : '';
-  if (r.ok) return `warm-up: ${r.requests} requests in ${r.ms} ms${slow}`;
+  if (r.ok) return `warm-up: ${plural(r.requests, 'request')} in ${r.ms} ms${slow}`;
   const shown = r.failures
     .slice(0, 3)
     .map((f) => `${f.path} ${f.status ?? f.error}`)

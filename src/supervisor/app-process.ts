@@ -9,7 +9,8 @@ import { BgError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { checkHealth } from './health-check.js';
-import { LogFile, tailLog } from './log-file.js';
+import { LogFile } from './log-file.js';
+import { formatHolder, ownership, type PortHolder, whoListens } from './port-owner.js';
 import { groupMembers, signalGroup, waitGroupGone } from './process-group.js';
 import { describeExit, type ExitInfo, type GroupLeader, removePidFile, spawnInGroup, writePidFile } from './spawn.js';
 
@@ -61,11 +62,38 @@ interface Run {
   leader: GroupLeader;
   /** Aborted when the process exits or is being stopped: ends the readiness and health loops. */
   abort: AbortController;
+  /** Listening socket inodes found to belong to this run's process tree (see port-owner.ts). */
+  verified: Set<string>;
+  /** The last lines this run wrote: a failed start shows its own output, not an earlier run's. */
+  tail: OutputTail;
 }
 
 type Readiness = { ok: true } | { ok: false; why: 'exited' | 'timeout' | 'stopped'; reason: string };
 
 const KILL_WAIT_MS = 5_000;
+const TAIL_LINES = 20;
+/** How often a running app's listener is checked to still be its own (see port-owner.ts). */
+const OWNERSHIP_EVERY_MS = 10_000;
+
+/** The last TAIL_LINES lines of a run's output (stdout and stderr as they came). */
+class OutputTail {
+  readonly #lines: string[] = [];
+  #partial = '';
+  push(chunk: Buffer): void {
+    const parts = (this.#partial + chunk.toString('utf8')).split('\n');
+    this.#partial = parts.pop() ?? '';
+    for (const l of parts) {
+      this.#lines.push(l.endsWith('\r') ? l.slice(0, -1) : l);
+      if (this.#lines.length > TAIL_LINES) this.#lines.shift();
+    }
+    // A line without its newline (a crash mid-write) still counts, but not without bound.
+    if (this.#partial.length > 4096) this.#partial = this.#partial.slice(-4096);
+  }
+  text(): string | undefined {
+    const all = this.#partial ? [...this.#lines, this.#partial].slice(-TAIL_LINES) : this.#lines;
+    return all.join('\n') || undefined;
+  }
+}
 
 export class AppProcess extends EventEmitter<AppProcessEvents> {
   readonly color: Color;
@@ -79,6 +107,8 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
   #restarts = 0;
   #lastExit: ExitInfo | null = null;
   #restartTimer: NodeJS.Timeout | undefined;
+  /** Set while a start is refused because another process holds the port. */
+  #foreign: PortHolder | null = null;
   #starting: Promise<void> | null = null;
   #stopping: Promise<{ killed: boolean }> | null = null;
 
@@ -110,6 +140,10 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
   }
   get healthy(): boolean {
     return this.#state === 'running';
+  }
+  /** The process that held the port when the last start was refused (see port-owner.ts). */
+  get foreign(): PortHolder | null {
+    return this.#foreign;
   }
   /** Why the process is unhealthy, crashed or failed; null while all is well. */
   get reason(): string | null {
@@ -179,11 +213,29 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
   async #spawnAndWait(): Promise<void> {
     this.#setState('starting', null);
     const o = this.#o;
+    // What is left of an earlier run (killed after a crash) may still hold the port a moment.
+    const prev = this.#run;
+    if (prev) await waitGroupGone(prev.leader.pid, KILL_WAIT_MS);
+    const held = await whoListens(o.port);
+    // stop() came while this start waited: spawning now would leave an app nobody stops.
+    if (this.#state !== 'starting') throw new BgError('BG_PROCESS', `${this.color} was stopped before it started`);
+    if (held) {
+      // Started anyway, the app would fail to bind while the health probe found the other
+      // process healthy: the preview host, or after a cutover the public one, would serve it.
+      const reason = `port ${o.port} is held by ${formatHolder(held.holder)}, not by bgproxy's ${this.color} app: stop that process, or give ${this.color} another port (colors.${this.color}.port in bgproxy.json)`;
+      this.#setState('failed', reason);
+      this.#foreign = held.holder;
+      this.#log.error({ port: o.port, holder: held.holder }, `port ${o.port} is held by another process`);
+      throw new BgError('BG_PROCESS', `cannot start ${this.color}: ${reason}`);
+    }
+    this.#foreign = null;
+    const tail = new OutputTail();
     const spawned = await spawnInGroup({
       command: o.command,
       cwd: o.cwd,
       env: o.env,
       onOutput: (chunk) => {
+        tail.push(chunk);
         try {
           this.#logFile.write(chunk);
         } catch (err) {
@@ -198,7 +250,13 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
       this.#log.error({ err: spawned.error }, 'failed');
       throw new BgError('BG_PROCESS', `${this.color}: ${reason}`);
     }
-    const run: Run = { leader: spawned.leader, abort: new AbortController() };
+    if (this.#state !== 'starting') {
+      // Stopped while spawning: this process was never seen by stop(); end it here.
+      signalGroup(spawned.leader.pid, 'SIGKILL');
+      await waitGroupGone(spawned.leader.pid, KILL_WAIT_MS);
+      throw new BgError('BG_PROCESS', `${this.color} was stopped before it started`);
+    }
+    const run: Run = { leader: spawned.leader, abort: new AbortController(), verified: new Set(), tail };
     const { pid } = run.leader;
     this.#run = run;
     void run.leader.exited.then((info) => {
@@ -221,7 +279,9 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
       void this.#monitor(run);
       return;
     }
-    const detail = (await tailLog(o.logFile, 20).catch(() => [])).join('\n') || undefined;
+    // Output that is still in the pipe when the process exits comes a moment later.
+    if (ready.why === 'exited') await sleep(50);
+    const detail = run.tail.text();
     if (ready.why === 'timeout') {
       this.#setState('unhealthy', `not healthy within ${o.startTimeoutMs} ms: ${ready.reason}`);
       this.#log.warn({ pid, reason: ready.reason }, 'not ready in time');
@@ -248,7 +308,13 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
       const probeMs = Math.max(10, Math.min(health.timeoutMs, left));
       const r = await checkHealth(port, health.path, probeMs);
       // The port may belong to someone else once our process is gone: trust no answer then.
-      if (r.ok && !run.leader.exitInfo && this.#state === 'starting') return { ok: true };
+      if (r.ok && !run.leader.exitInfo && this.#state === 'starting') {
+        const own = await ownership(port, run.leader.pid, run.verified);
+        // 'none' right after an answer: a listener this check cannot see; the answer counts.
+        if (own.kind !== 'foreign') return { ok: true };
+        r.ok = false;
+        r.reason = `port ${port} answers from ${formatHolder(own.holder)}, not from this app`;
+      }
       // A last probe cut short by the deadline says less than the failure before it.
       const cutShort = probeMs < health.timeoutMs && r.reason?.startsWith('timed out');
       if (!cutShort || reason === 'no answer yet') reason = r.reason ?? `HTTP ${r.status}`;
@@ -262,6 +328,7 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
   async #monitor(run: Run): Promise<void> {
     const { port, health } = this.#o;
     let failures = 0;
+    let ownershipAt = performance.now();
     while (!run.abort.signal.aborted) {
       try {
         await sleep(health.intervalMs, undefined, { signal: run.abort.signal });
@@ -270,6 +337,18 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
       }
       const r = await checkHealth(port, health.path, health.timeoutMs);
       if (run.abort.signal.aborted || this.#run !== run) return;
+      // Healthy only while the answer comes from this app: a listener that another process
+      // took over (or shares, with SO_REUSEPORT) serves someone else's site. Checked every
+      // OWNERSHIP_EVERY_MS, and before an unhealthy app counts as healthy again.
+      if (r.ok && (this.#state !== 'running' || performance.now() - ownershipAt >= OWNERSHIP_EVERY_MS)) {
+        ownershipAt = performance.now();
+        const own = await ownership(port, run.leader.pid, run.verified);
+        if (run.abort.signal.aborted || this.#run !== run) return;
+        if (own.kind === 'foreign') {
+          r.ok = false;
+          r.reason = `port ${port} answers from ${formatHolder(own.holder)}, not from this app`;
+        }
+      }
       if (r.ok) {
         failures = 0;
         if (this.#state === 'unhealthy') {

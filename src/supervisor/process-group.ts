@@ -42,6 +42,17 @@ export function groupMembers(pgid: number): number[] {
   return out;
 }
 
+/** The process group of `pid`, or null when it is gone (or there is no /proc). */
+export function processGroupOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return Number.isInteger(pgrp) ? pgrp : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Polls until the group has no live member; false if timeoutMs passed first. */
 export async function waitGroupGone(pgid: number, timeoutMs: number, pollMs = 50): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

@@ -3,9 +3,11 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { appEnv, COLORS, type Color, type Config, type ConfigSource, type Role } from '../config.js';
+import { BgError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { AppProcess, type AppSnapshot, type AppState } from './app-process.js';
-import { groupMembers, signalGroup, waitGroupGone } from './process-group.js';
+import { whoListens } from './port-owner.js';
+import { groupMembers, processGroupOf, signalGroup, waitGroupGone } from './process-group.js';
 import { removePidFile } from './spawn.js';
 
 export interface ReleaseIdentity {
@@ -31,6 +33,17 @@ export function releaseEnv(config: Config, color: Color, id: ReleaseIdentity): R
   });
 }
 
+/** Whether `pid` runs with the environment bgproxy gives `color`'s app on `root`. */
+function startedBy(pid: number, root: string, color: Color): boolean {
+  let env: string;
+  try {
+    env = `\0${readFileSync(`/proc/${pid}/environ`, 'utf8')}`;
+  } catch {
+    return false;
+  }
+  return env.includes(`\0BG_ROOT=${root}\0`) && env.includes(`\0BG_COLOR=${color}\0`);
+}
+
 export class Supervisor {
   /** The config as of now (a reload may replace it): each start reads it afresh. */
   readonly #config: ConfigSource;
@@ -38,6 +51,8 @@ export class Supervisor {
   readonly #apps = new Map<Color, AppProcess>();
   readonly #queues = new Map<Color, Promise<void>>();
   readonly #onState: (color: Color, state: AppState) => void;
+  /** Set by stopAll (serve stopping): no app starts after it. */
+  #closed = false;
 
   constructor(config: ConfigSource, logger: Logger, onState: (color: Color, state: AppState) => void) {
     this.#config = config;
@@ -106,6 +121,8 @@ export class Supervisor {
       await old.stop();
       old.removeAllListeners('state');
     } else await this.#stopLeftover(color);
+    await this.#stopOwnListener(color);
+    if (this.#closed) throw new BgError('BG_PROCESS', `${color} not started: bgproxy serve is stopping`);
     const app = this.#make(color, id);
     this.#apps.set(color, app);
     await app.start();
@@ -139,12 +156,33 @@ export class Supervisor {
       return;
     }
     this.#log.warn({ color, pid }, 'stopping an app left running by an earlier serve');
-    signalGroup(pid, c.app.stopSignal);
-    if (!(await waitGroupGone(pid, c.app.stopTimeoutMs))) {
-      signalGroup(pid, 'SIGKILL');
-      await waitGroupGone(pid, 5000);
-    }
+    await this.#stopGroup(pid);
     removePidFile(pidFile);
+  }
+
+  /**
+   * The port's listener is this color's own earlier app (its pid file lost, say) when its
+   * environment says so: bgproxy starts every app with BG_ROOT and BG_COLOR. Stopped like
+   * a leftover. Anyone else's (another site, the recipe's gunicorn) is left alone; the
+   * start then refuses, naming it (see AppProcess).
+   */
+  async #stopOwnListener(color: Color): Promise<void> {
+    const c = this.#config();
+    const holder = (await whoListens(c.colors[color].port))?.holder;
+    if (!holder || !startedBy(holder.pid, c.root, color)) return;
+    const pgid = processGroupOf(holder.pid);
+    if (pgid === null || pgid <= 1 || pgid === process.pid) return;
+    this.#log.warn({ color, pid: holder.pid, pgid }, `stopping an earlier ${color} app that still holds port ${c.colors[color].port}`);
+    await this.#stopGroup(pgid);
+  }
+
+  async #stopGroup(pgid: number): Promise<void> {
+    const c = this.#config();
+    signalGroup(pgid, c.app.stopSignal);
+    if (!(await waitGroupGone(pgid, c.app.stopTimeoutMs))) {
+      signalGroup(pgid, 'SIGKILL');
+      await waitGroupGone(pgid, 5000);
+    }
   }
 
   stop(color: Color): Promise<{ killed: boolean }> {
@@ -155,6 +193,7 @@ export class Supervisor {
   }
 
   async stopAll(): Promise<void> {
+    this.#closed = true;
     await Promise.all(COLORS.map((c) => this.stop(c)));
   }
 }

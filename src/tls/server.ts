@@ -1,4 +1,4 @@
-// The TLS listener: terminates TLS (1.2+, ALPN http/1.1, session tickets), picks the
+// The TLS listener: terminates TLS (1.2+, ALPN h2 and http/1.1, session tickets), picks the
 // certificate by SNI from the CertStore on every handshake, answers TLS-ALPN-01 handshakes
 // of the CA, and hands every other secure socket to the HTTP machinery through one call.
 import type { Socket } from 'node:net';
@@ -15,6 +15,10 @@ export interface TlsServerOptions {
   handshakeTimeoutMs: number;
   /** Takes a secure socket (what the plain listener does with a TCP one). */
   onConnection: (socket: tls.TLSSocket) => void;
+  /** Whether ALPN offers h2 (asked on every handshake, so a reload applies to new connections). */
+  http2?: () => boolean;
+  /** Takes a secure socket whose ALPN protocol is h2. */
+  onH2?: (socket: tls.TLSSocket) => void;
 }
 
 export interface TlsCounters {
@@ -45,7 +49,9 @@ export function createTlsServer(opts: TlsServerOptions): { server: tls.Server; c
           return ACME_TLS_ALPN;
         }
       }
-      // Anything else (h2 alone, …) gets the no_application_protocol alert.
+      // The client's order is ignored: h2 when offered (and on), as nginx and Caddy prefer it.
+      if (opts.onH2 && opts.http2?.() && protocols.includes('h2')) return 'h2';
+      // Anything else (h2 alone with http2 off, …) gets the no_application_protocol alert.
       return protocols.includes('http/1.1') ? 'http/1.1' : undefined;
     },
     SNICallback: (servername, cb) => {
@@ -72,7 +78,8 @@ export function createTlsServer(opts: TlsServerOptions): { server: tls.Server; c
       socket.end();
       return;
     }
-    opts.onConnection(socket);
+    if (socket.alpnProtocol === 'h2' && opts.onH2) opts.onH2(socket);
+    else opts.onConnection(socket);
   });
   server.on('tlsClientError', (_err: Error, socket: tls.TLSSocket) => {
     counters.handshakeErrors++;

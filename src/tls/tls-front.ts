@@ -86,13 +86,15 @@ export class TlsFront {
     this.#acme.start();
   }
 
-  /** The tls.Server for the TLS listener; each secure connection goes to onConnection. */
-  createServer(onConnection: (socket: tls.TLSSocket) => void): tls.Server {
+  /** The tls.Server for the TLS listener; each secure connection goes to onConnection, h2 ones to onH2. */
+  createServer(onConnection: (socket: tls.TLSSocket) => void, onH2?: (socket: tls.TLSSocket) => void): tls.Server {
     const { server, counters } = createTlsServer({
       store: this.store,
       challenges: this.challenges,
       handshakeTimeoutMs: this.#tls.handshakeTimeoutMs,
       onConnection,
+      http2: () => this.#tls.http2,
+      ...(onH2 ? { onH2 } : {}),
     });
     this.#counters = counters;
     return server;

@@ -13,6 +13,7 @@ import type { Target } from '../proxy/target.js';
 import { colorProbe } from '../release/probe.js';
 import { formatWatch, ReleaseWatch, type WatchStatus } from '../release/watch.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import { plural } from '../words.js';
 import { AccessGate } from './access.js';
 import { plainAddress } from './address.js';
 import { BUCKETS, CanaryGate } from './canary.js';
@@ -133,7 +134,7 @@ export class TrafficControls {
     if (info === null) throw new BgError('BG_STATE', 'not paused');
     const released = this.#pause.resume();
     const pausedMs = Date.now() - Date.parse(info.since);
-    this.#host.log.info({ event: 'resume', released, pausedMs }, `resumed: ${released} waiting requests go on`);
+    this.#host.log.info({ event: 'resume', released, pausedMs }, `resumed: ${plural(released, 'waiting request goes', 'waiting requests go')} on`);
     void this.#record('resume', this.#host.roles().live, { released, pausedMs, timedOut: info.timedOut, refused: info.refused });
     return { released, pausedMs, timedOut: info.timedOut, refused: info.refused };
   }

@@ -90,6 +90,8 @@ export interface LoadHandle {
   elapsed(): number;
   /** Ends early: in-flight requests are abandoned (not counted), then `done` resolves. */
   stop(): void;
+  /** The requests answered or failed so far (verify's baseline before a cutover), with a few of the failures. */
+  sofar(): { requests: number; failed: number; examples: Sample[] };
   readonly done: Promise<LoadResult>;
 }
 
@@ -224,6 +226,10 @@ export function startLoad(opts: LoadOptions): LoadHandle {
     },
     elapsed,
     stop,
+    sofar: () => {
+      const failures = samples.filter((x) => x.error !== null);
+      return { requests: samples.length, failed: failures.length, examples: failures.slice(0, 3) };
+    },
     done,
   };
 }

@@ -1,5 +1,6 @@
 // Turns a LoadResult into the numbers `bgproxy verify` prints: ab-style totals,
 // failures by kind, latency percentiles and the timeline of which release answered.
+import { type FailedStatus, failedStatuses, likelyCauses } from './hints.js';
 import type { LoadResult, Mark, Sample, WsResult } from './load.js';
 import { ERROR_KINDS, type ErrorKind, emptyKindCounts, type Percentiles, percentiles } from './stats.js';
 
@@ -33,6 +34,10 @@ export interface Summary {
   ws: WsResult | null;
   /** True when no request failed and the websocket (if any) stayed healthy. */
   ok: boolean;
+  /** The likely cause of a failure class and what to do, one line each (verify/hints.ts). */
+  hints: string[];
+  /** The non-2xx answers by status and method, most frequent first. */
+  statuses: FailedStatus[];
 }
 
 export function summarize(result: LoadResult): Summary {
@@ -56,6 +61,16 @@ export function summarize(result: LoadResult): Summary {
   }
   const failed = ERROR_KINDS.reduce((n, k) => n + failedByKind[k], 0);
   const seconds = result.durationMs / 1000;
+  const statuses = failedStatuses(samples);
+  const hints = likelyCauses({
+    url: result.url,
+    requests: samples.length,
+    failed,
+    connectFailed: failedByKind.connect,
+    statuses,
+    posts,
+    ws: result.ws,
+  });
   return {
     url: result.url,
     durationMs: result.durationMs,
@@ -72,6 +87,8 @@ export function summarize(result: LoadResult): Summary {
     posts,
     ws: result.ws,
     ok: failed === 0 && (result.ws === null || result.ws.ok),
+    hints,
+    statuses,
   };
 }
 
@@ -121,6 +138,7 @@ export function formatSummary(s: Summary): string {
     `${s.failed}` +
       (s.failed > 0 ? `   (${ERROR_KINDS.filter((k) => k !== 'other' || s.failedByKind[k] > 0).map((k) => `${kindName(k)}: ${s.failedByKind[k]}`).join(', ')})` : ''),
   );
+  if (s.statuses.length > 0) row('  non-2xx answers', s.statuses.slice(0, 6).map((f) => `${f.status} to ${f.method}: ${f.count}`).join(', '));
   row('  keep-alive', `${s.keepAlive.requests} requests, ${s.keepAlive.failed} failed`);
   row('  new connection each', `${s.oneShot.requests} requests, ${s.oneShot.failed} failed`);
   if (s.posts.requests > 0) row('  POST with body', `${s.posts.requests} requests, ${s.posts.failed} failed`);
@@ -147,6 +165,7 @@ export function formatSummary(s: Summary): string {
   if (s.marks.length > 0) {
     lines.push(`Marks:    ${s.marks.map((m) => `${sec(m.t)}s ${m.label}`).join(', ')}`);
   }
+  if (s.hints.length > 0) lines.push('', ...s.hints.map((h) => `Likely cause: ${h}`));
   return lines.join('\n') + '\n';
 }
 

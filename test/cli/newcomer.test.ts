@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { parseEnvFlags } from '../../src/cli/init.js';
 import { loadConfig, parseConfig } from '../../src/config.js';
 import { parseJsonFile } from '../../src/config-json.js';
 import { didYouMean } from '../../src/config-readers.js';
@@ -39,6 +40,25 @@ t.test('--root works before the command; init on a file refuses in one line', as
   const bad = await cli(['init', '--root', file]);
   t.equal(bad.code, 2);
   t.equal(bad.stderr, `bgproxy: --root ${file} is a file, not a directory: pick a directory (it is created if missing)`);
+});
+
+t.test('init where no directory can be made answers in one line instead of hanging (Node 20 looped under /proc)', async (t) => {
+  const proc = await cli(['init', '--root', '/proc/bgproxy-nope/x']);
+  t.equal(proc.code, 2);
+  t.equal(proc.stderr, 'bgproxy: cannot create /proc/bgproxy-nope/x: the file system at /proc does not take new directories (ENOENT; /proc and /sys never do); pick another place for the root');
+  const dir = tempDir(t);
+  const file = path.join(dir, 'file');
+  writeFileSync(file, 'x');
+  const under = await cli(['init', '--root', path.join(file, 'root')]);
+  t.equal(under.code, 2);
+  t.equal(under.stderr, `bgproxy: cannot create ${path.join(file, 'root')}: ${file} is a file, not a directory`);
+  const deep = path.join(dir, 'a', 'b', 'root');
+  const ok = await cli(['init', '--root', deep, '--env', 'BLUEGREEN=$BG_COLOR', '--env', 'OPTS=a=b']);
+  t.equal(ok.code, 0, ok.stderr);
+  t.match(ok.stdout, `${deep}: created ., blue, blue/env`, 'missing parents are made; the listing starts at the root');
+  t.same(loadConfig(deep).app.env, { BLUEGREEN: '$BG_COLOR', OPTS: 'a=b' }, 'init --env sets app.env (the Flask quickstart sets BLUEGREEN)');
+  t.throws(() => parseEnvFlags(['BLUEGREEN']), { code: 'BG_USAGE', message: /^--env: expected KEY=VALUE .*got "BLUEGREEN"$/ });
+  t.throws(() => parseEnvFlags(['1X=y']), { code: 'BG_USAGE' });
 });
 
 t.test('invalid JSON: line, column, the likely cause and the line quoted', async (t) => {

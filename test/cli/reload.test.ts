@@ -36,6 +36,8 @@ t.test('bgproxy reload and SIGHUP apply bgproxy.json; a bad one is refused in on
   edit((c) => {
     c.colors.green.port = green.port + 1;
   });
+  const coldStatus = await cli(['status', '--root', root]);
+  t.match(coldStatus.stdout, /has changed since serve loaded it \(.*\): bgproxy reload would refuse it \(config: colors\.green\.port: changed, and only a restart of serve applies it\)$/m, 'status does not promise a reload it would refuse');
   const cold = await cli(['reload', '--root', root]);
   t.equal(cold.code, 2, 'a config error: exit 2');
   t.equal(cold.stderr, 'bgproxy: config: colors.green.port: changed, and only a restart of serve applies it; nothing was reloaded');

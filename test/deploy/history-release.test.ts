@@ -2,7 +2,7 @@ import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:f
 import path from 'node:path';
 import t from 'tap';
 import { appendHistory, formatHistory, historyPath, readHistory } from '../../src/deploy/history.js';
-import { clearRelease, readRelease, type ReleaseInfo, writeRelease } from '../../src/deploy/release.js';
+import { clearRelease, type ReleaseInfo, readRelease, writeRelease } from '../../src/deploy/release.js';
 
 const SHA = '3f2a1c9d0e8b7a6f5e4d3c2b1a0f9e8d7c6b5a49';
 

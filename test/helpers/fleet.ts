@@ -1,16 +1,16 @@
 // A three-server fleet on one machine: each server is its own sshd (test/helpers/sshd.ts)
 // in front of its own root and its own `bgproxy serve --listen 127.0.0.1:0`. The app is
 // a local git checkout of the fixture app that `fleet push` pushes from.
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { initRoot } from '../../src/layout/init.js';
 import { WorkRepo } from '../deploy/git-repos.js';
 import { FIXTURE_APP } from './apps.js';
 import { BIN, cli, type ServeProcess, serve } from './cli.js';
 import { freePort } from './ports.js';
 import { tempDir } from './root.js';
 import { makeSshKeys, startSshd, type TestSshd } from './sshd.js';
-import { initRoot } from '../../src/layout/init.js';
 
 type T = { teardown(fn: () => unknown): void };
 

@@ -2,12 +2,15 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { initRoot } from '../../src/layout/init.js';
+import { reaper } from './reaper.js';
 
 type T = { teardown(fn: () => unknown): void };
 
 export function tempDir(t: T, prefix = 'bg-'): string {
   const dir = mkdtempSync(path.join('/tmp', prefix));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // Removed even when the test is killed before its teardown runs.
+  reaper()?.removeAtExit(dir);
   return dir;
 }
 

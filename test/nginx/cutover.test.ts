@@ -3,7 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import t from 'tap';
 import { readRawRoles } from '../../src/layout/roles.js';
-import { nginxCutover, type NginxStep } from '../../src/nginx/cutover.js';
+import { type NginxStep, nginxCutover } from '../../src/nginx/cutover.js';
 import { type NginxFixture, nginxFixture, request } from '../helpers/nginx.js';
 
 const live = (f: NginxFixture) => request({ port: f.nginx.port, host: 'shop.test', path: '/' });

@@ -62,7 +62,7 @@ t.test('serve in nginx mode: deploy two releases, cutover switches nginx', async
   t.equal(s.port, 0, 'no HTTP listener in nginx mode');
   const d1 = await cli(['deploy', '--root', root]);
   t.equal(d1.code, 0, d1.stderr);
-  t.match(d1.stdout, /green now runs [0-9a-f]{7} "v1" - preview: http:\/\/next\.shop\.test\/ - go live: bgproxy cutover/);
+  t.match(d1.stdout, new RegExp(`green now runs [0-9a-f]{7} "v1" - preview: http://next\\.shop\\.test:${nginx.port}/ - go live: bgproxy cutover`), 'the preview URL has the port nginx listens on');
   t.match(d1.stdout, /^ {2}install +\d+ ms$/m, "each step is printed with its duration");
   t.equal(await through(nginx.port, 'next.shop.test'), 'green v1', 'the preview host serves the release through nginx');
   const c1 = await cli(['cutover', '--root', root]);

@@ -1,7 +1,7 @@
 import { readlinkSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { colorHandler, startBackend, openWebSocket } from '../helpers/backend.js';
+import { colorHandler, openWebSocket, startBackend } from '../helpers/backend.js';
 import { get, request } from '../helpers/http.js';
 import { startProxy } from '../helpers/proxy.js';
 

@@ -35,7 +35,9 @@ t.test('1,000 client resets mid-upload and mid-download', async (t) => {
     pump();
   });
   const green = await startBackend(t, (_req, res) => res.end('green\n'));
-  const p = await startProxy(t, { blue, green });
+  // Uploads are streamed here (buffering.requests off) so that each reaches the app and its
+  // abort can be seen there; downloads keep response buffering on, so an abort also frees a spool.
+  const p = await startProxy(t, { blue, green, settings: { buffering: { requests: false } } });
 
   let n = 0;
   const one = (kind: 'upload' | 'download'): Promise<void> =>

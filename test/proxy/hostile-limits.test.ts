@@ -2,10 +2,10 @@
 // upstream contact, with memory flat over many repeats.
 import t from 'tap';
 import { colorHandler, startBackend } from '../helpers/backend.js';
-import { startProxy } from '../helpers/proxy.js';
-import { heapMb } from '../helpers/measure.js';
-import { rawExchange, startCountingUpstream, statusOf } from '../helpers/raw.js';
 import { request } from '../helpers/http.js';
+import { heapMb } from '../helpers/measure.js';
+import { startProxy } from '../helpers/proxy.js';
+import { rawExchange, startCountingUpstream, statusOf } from '../helpers/raw.js';
 
 const HUGE_HEADER = `GET / HTTP/1.1\r\nHost: live.test\r\nX-Big: ${'a'.repeat(20_000)}\r\nConnection: close\r\n\r\n`;
 const MANY_HEADERS = `GET / HTTP/1.1\r\nHost: live.test\r\n${Array.from({ length: 2100 }, (_, i) => `x${i}: 1\r\n`).join('')}Connection: close\r\n\r\n`;

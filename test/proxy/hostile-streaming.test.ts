@@ -46,7 +46,9 @@ t.test('64 MB chunked upload and download: checksums match, proxy memory bounded
     res.end('blue\n');
   });
   const green = await startBackend(t, colorHandler('green'));
-  const p = await startProxy(t, { blue, green });
+  // What this test measures is streaming with back-pressure (what buffering off, SSE and
+  // X-Accel-Buffering: no still do); the buffered path has its own test (buffering.test.ts).
+  const p = await startProxy(t, { blue, green, settings: { buffering: { requests: false, responses: false } } });
   // The first assertion makes tap map its call site through the test files' source maps (tsx
   // writes them inline), which Node then keeps: ~11 MB of heap on Node 22. Made before the
   // baseline, so the comparison below sees only what the transfers leave behind.

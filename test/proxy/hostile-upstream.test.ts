@@ -1,13 +1,14 @@
 // Upstream faults, byte for byte from a raw TCP upstream: refused, silent, reset mid-body,
 // garbage or oversized headers. Each gets a fixed answer (or a cut connection) and the
 // proxy keeps serving.
-import type net from 'node:net';
+
 import http from 'node:http';
+import type net from 'node:net';
 import t, { type Test } from 'tap';
 import { colorHandler, startBackend } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { startProxy } from '../helpers/proxy.js';
-import { rawExchange, startRawUpstream, statusOf, stillServes, onRequestHead } from '../helpers/raw.js';
+import { onRequestHead, rawExchange, startRawUpstream, statusOf, stillServes } from '../helpers/raw.js';
 
 /** Blue answers normally; green is the faulty upstream under test (reached via next.live.test). */
 async function withFaultyGreen(t: Test, onConnection: (s: net.Socket) => void, settings: Record<string, unknown> = {}) {

@@ -3,9 +3,9 @@
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
-import { colorHandler, startBackend, openWebSocket } from '../helpers/backend.js';
+import { colorHandler, openWebSocket, startBackend } from '../helpers/backend.js';
 import { startProxy } from '../helpers/proxy.js';
-import { rawExchange, startRawUpstream, statusOf, stillServes, onRequestHead } from '../helpers/raw.js';
+import { onRequestHead, rawExchange, startRawUpstream, statusOf, stillServes } from '../helpers/raw.js';
 
 const UPGRADE = (host: string, extra = ''): string =>
   `GET /ws HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;

@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
 import WebSocket from 'ws';
-import { colorHandler, startBackend, openWebSocket } from '../helpers/backend.js';
+import { colorHandler, openWebSocket, startBackend } from '../helpers/backend.js';
 import { get, request } from '../helpers/http.js';
 import { startProxy } from '../helpers/proxy.js';
 

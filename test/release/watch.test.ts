@@ -110,7 +110,8 @@ t.test('--watch durations', async (t) => {
   t.equal(parseDuration('2m', '--watch'), 120_000);
   t.equal(parseDuration('1.5s', '--watch'), 1500);
   t.equal(parseDuration('0', '--watch'), 0);
-  t.throws(() => parseDuration('60', '--watch'), { code: 'BG_USAGE', message: /--watch: expected a duration like 500ms, 60s or 2m/ });
+  t.equal(parseDuration('60', '--watch'), 60_000, 'a bare number is seconds, as the help says (issue 23: --watch 5 was refused)');
+  t.throws(() => parseDuration('soon', '--watch'), { code: 'BG_USAGE', message: '--watch: expected a duration like 250ms, 5s or 2m (a bare number is seconds), got "soon"' });
   t.throws(() => parseDuration('2d', '--watch'), { code: 'BG_USAGE' });
   t.throws(() => parseDuration('25h', '--watch'), { code: 'BG_USAGE' });
   // A real root: a missing one is refused first (one line naming bgproxy init, exit 2).

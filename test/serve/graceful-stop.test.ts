@@ -49,7 +49,8 @@ function rawConnection(port: number): Promise<{
 t.test('a graceful stop: in-flight answered with Connection: close, kept connections get a grace, websockets closed', async (t) => {
   const blue = await startBackend(t, colorHandler('blue'), { websocket: true });
   const green = await startBackend(t, colorHandler('green'));
-  const p = await startProxy(t, { blue, green });
+  // A drain deadline far beyond what a loaded machine takes to finish the HTTP side.
+  const p = await startProxy(t, { blue, green, settings: { drainTimeoutMs: 60_000 } });
 
   const idle = await rawConnection(p.port);
   t.match(await idle.send('/'), /^HTTP\/1\.1 200[\s\S]*Connection: keep-alive[\s\S]*blue\n$/i, 'a kept connection, now idle');
@@ -75,8 +76,8 @@ t.test('a graceful stop: in-flight answered with Connection: close, kept connect
   const idleClosed = (await idle.closedAt) - stopAt;
   t.ok(idleClosed >= IDLE_GRACE_MS - 20, `the idle connection was given its grace (closed ${Math.round(idleClosed)} ms after the stop)`);
   const wsAfter = (await wsClosed) - stopAt;
-  // drainTimeoutMs is 5000 here: a websocket closed well before it was closed on purpose, not cut at the deadline.
-  t.ok(wsAfter < 2500, `the websocket was closed once HTTP was done (${Math.round(wsAfter)} ms after the stop)`);
+  // drainTimeoutMs is 60000 here: a websocket closed well before it was closed on purpose, not cut at the deadline.
+  t.ok(wsAfter < 30_000, `the websocket was closed once HTTP was done (${Math.round(wsAfter)} ms after the stop)`);
   await stopped;
   t.pass('stop completed');
 });

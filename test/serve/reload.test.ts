@@ -7,7 +7,7 @@ import path from 'node:path';
 import t from 'tap';
 import { type Config, parseConfig } from '../../src/config.js';
 import { configChanges, planReload } from '../../src/reload.js';
-import { waitFor, startWithApps } from '../helpers/apps.js';
+import { startWithApps, waitFor } from '../helpers/apps.js';
 import { colorHandler, startBackend } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';

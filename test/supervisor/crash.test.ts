@@ -1,6 +1,7 @@
 // AppProcess after unexpected exits: backoff, restart, crash-loop pacing.
-import { readFileSync } from 'node:fs';
+
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { BgError } from '../../src/errors.js';
 import { get, startable } from './setup.js';

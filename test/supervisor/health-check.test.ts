@@ -42,10 +42,11 @@ t.test('an app that never answers, or answers a byte at a time, is unhealthy at 
   const silent = await rawApp(t, () => undefined);
   const r = await checkHealth(silent, '/', 300);
   t.match(r, { ok: false, reason: 'timed out after 300 ms' });
-  t.ok(r.ms >= 250 && r.ms < 2000, `silent: verdict after ${r.ms} ms`);
+  // The upper bound is loose for a loaded machine: without the timeout there is no verdict at all.
+  t.ok(r.ms >= 250 && r.ms < 10_000, `silent: verdict after ${r.ms} ms`);
   // A byte every 50 ms keeps the socket busy; the head still has to arrive within 300 ms.
+  let i = 0;
   const dribbling = await rawApp(t, (s) => {
-    let i = 0;
     const timer = setInterval(() => {
       if (s.destroyed || i >= OK.length) return clearInterval(timer);
       s.write(OK[i++]!);
@@ -54,7 +55,7 @@ t.test('an app that never answers, or answers a byte at a time, is unhealthy at 
   });
   const d = await checkHealth(dribbling, '/', 300);
   t.match(d, { ok: false, reason: 'timed out after 300 ms' });
-  t.ok(d.ms < 2000, `dribbled head: verdict after ${d.ms} ms`);
+  t.ok(i < OK.length, `dribbled head: verdict after ${d.ms} ms, before the head was complete (${i} of ${OK.length} bytes)`);
 });
 
 t.test('a 101 the probe never asked for is unhealthy at once, not a hang', async (t) => {
@@ -64,8 +65,9 @@ t.test('a 101 the probe never asked for is unhealthy at once, not a hang', async
       if (end) s.end(head);
       else s.write(head);
     });
-    const r = await checkHealth(port, '/', 5000);
+    // A timeout far beyond what a loaded machine takes: a hang would end in "timed out".
+    const r = await checkHealth(port, '/', 60_000);
     t.match(r, { ok: false, status: 101, reason: /HTTP 101/ }, end ? 'socket closed after' : 'socket left open');
-    t.ok(r.ms < 2000, `verdict after ${r.ms} ms`);
+    t.ok(r.ms < 30_000, `verdict after ${r.ms} ms`);
   }
 });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { silentLogger } from '../../src/log.js';
-import { type AppProcessOptions, AppProcess, type AppState } from '../../src/supervisor/app-process.js';
+import { AppProcess, type AppProcessOptions, type AppState } from '../../src/supervisor/app-process.js';
 import { freePort } from '../helpers/ports.js';
 
 export const FIXTURE = fileURLToPath(new URL('../fixtures/app.js', import.meta.url));

@@ -1,8 +1,8 @@
 // An AppProcess stopped the hard ways: SIGTERM ignored, children forked, output flooding the log.
 import { statSync } from 'node:fs';
 import t from 'tap';
-import { groupMembers } from '../../src/supervisor/process-group.js';
 import { tailLog } from '../../src/supervisor/log-file.js';
+import { groupMembers } from '../../src/supervisor/process-group.js';
 import { alive, startable } from './setup.js';
 
 t.test('an app ignoring SIGTERM is killed after stopTimeoutMs', async (t) => {

@@ -29,7 +29,7 @@ t.test('bad tls input: refused with the key named, in one line', async (t) => {
     [{ acme: { challenge: 'dns-01' } }, /^config: tls\.acme\.challenge: must be one of "auto", "http-01", "tls-alpn-01"/],
     [{ acme: { dnsServers: ['dns.example'] } }, /^config: tls\.acme\.dnsServers\[0\]: not "IP" or "IP:PORT"/],
     [{ redirectHttp: 'yes' }, /^config: tls\.redirectHttp: must be true or false/],
-    [{ hsts: 1 }, /^config: tls\.hsts: unknown key \(did you mean \"hstsMaxAge\"\?\)|^config: tls\.hsts: unknown key; valid keys: .*hstsMaxAge/],
+    [{ hsts: 1 }, /^config: tls\.hsts: unknown key \(did you mean "hstsMaxAge"\?\)|^config: tls\.hsts: unknown key; valid keys: .*hstsMaxAge/],
   ];
   for (const [tls, re] of cases) {
     t.throws(() => parseConfig({ ...base, tls }, '/srv/x'), { code: 'BG_CONFIG', message: re }, JSON.stringify(tls));

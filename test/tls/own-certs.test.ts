@@ -14,7 +14,7 @@ import { colorHandler, startBackend } from '../helpers/backend.js';
 import { cli } from '../helpers/cli.js';
 import { request } from '../helpers/http.js';
 import { startProxy } from '../helpers/proxy.js';
-import { makeRoot } from '../helpers/root.js';
+import { editConfig, makeRoot } from '../helpers/root.js';
 import { httpsRequest, issueCert, makeCa, serialOf } from '../helpers/tls.js';
 
 const tlsPort = (p: { tlsListen: string | null }): number => Number(p.tlsListen!.split(':').pop());
@@ -240,5 +240,14 @@ t.test('bgproxy certs lists own certificates; certs renew without acme and certs
   const plain = await startProxy(t, { blue, green });
   const none = await cli(['certs', '--root', plain.root]);
   t.equal(none.code, 1);
-  t.match(none.stderr, /^bgproxy: no tls in bgproxy\.json: bgproxy serves plain HTTP only$/);
+  t.match(none.stderr, /^bgproxy: no tls in bgproxy\.json: bgproxy serves plain HTTP only \(add a "tls" section and restart serve for HTTPS\)$/);
+  // tls added to the file, serve not restarted: it is not loaded yet, and the message says so (issue 23).
+  editConfig(plain.root, (c) => {
+    c.tls = { listen: '127.0.0.1:0', certificates: [{ cert: live.cert, key: live.key }] };
+  });
+  const pending = await cli(['certs', '--root', plain.root]);
+  t.equal(pending.code, 1);
+  t.equal(pending.stderr, 'bgproxy: bgproxy.json has tls, but this serve started without it: adding tls opens a listener, so restart serve to load it (bgproxy reload refuses it)');
+  const st = await cli(['status', '--root', plain.root]);
+  t.match(st.stdout, /bgproxy\.json has changed since serve loaded it \(.*\): bgproxy reload would refuse it \(config: tls: adding it opens or closes a listener; restart serve to apply it\)$/m);
 });

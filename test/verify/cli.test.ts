@@ -74,7 +74,7 @@ t.test('verify without a server: one line, exit 1; bad flags: exit 2', async (t)
   t.match(r.stderr, /^bgproxy: no bgproxy server is running for /);
   const bad = await cli(['verify', '--url', 'http://127.0.0.1:1/', '--duration', 'x'], { env: NO_LOADERS });
   t.equal(bad.code, 2);
-  t.match(bad.stderr, /--duration must be a number/);
+  t.match(bad.stderr, /--duration: expected a duration like 250ms, 5s or 2m/);
 });
 
 t.test('verify --url against nothing: failures by kind, exit 1', async (t) => {
