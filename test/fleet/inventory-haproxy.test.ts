@@ -4,24 +4,21 @@ import t from 'tap';
 import { startFleet } from '../helpers/fleet.js';
 import { startHaproxy } from '../helpers/haproxy.js';
 import { get } from '../helpers/http.js';
-import { writeInventory } from '../helpers/inventory.js';
+import { firstRelease, writeInventory } from '../helpers/inventory.js';
 import { startLoad } from '../helpers/load.js';
 
 t.test('push + deploy --cutover from an inventory, through HAProxy under load', async (t) => {
   const f = await startFleet(t);
   const inv = writeInventory(f);
-  f.commit('v1');
-  const push = await inv.fleet(['push']);
-  t.equal(push.code, 0, `${push.stdout}${push.stderr}\nsshd: ${f.servers.map((s) => s.sshd.log()).join('\n')}`);
-  t.match(push.stdout, /pushing [0-9a-f]{7} as refs\/heads\/\S+ to 3 servers/);
-  const first = await inv.fleet(['deploy', '--cutover']);
-  t.equal(first.code, 0, first.stdout + first.stderr);
+  await firstRelease(f, f.commit('v1'));
 
   const lb = await startHaproxy(t, { host: 'shop.test', servers: f.servers.map((s) => ({ name: s.name, port: s.serve.port })) });
   t.equal(await get(lb.port, 'shop.test'), 'green v1', 'HAProxy serves the live release');
 
   const v2 = f.commit('v2');
-  t.equal((await inv.fleet(['push'])).code, 0);
+  const push = await inv.fleet(['push']);
+  t.equal(push.code, 0, `${push.stdout}${push.stderr}\nsshd: ${f.servers.map((s) => s.sshd.log()).join('\n')}`);
+  t.match(push.stdout, /pushing [0-9a-f]{7} as refs\/heads\/\S+ to 3 servers/);
   // The load runs through the release (phase 1 and phase 2); its bound is generous, stop() ends it.
   const load = startLoad({ port: lb.port, host: 'shop.test', clients: 4, maxMs: 200_000, pauseMs: 5 });
   const before = Date.now() + 10_000;

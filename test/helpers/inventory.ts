@@ -68,3 +68,17 @@ export async function runPlaybook(inv: InventorySetup, vars: Record<string, stri
   const r = await execa('ansible-playbook', ['-i', inv.file, PLAYBOOK, ...extra], { env: inv.ansibleEnv, reject: false, all: true, timeout: 200_000 });
   return { code: r.exitCode ?? -1, out: String(r.all) };
 }
+
+/**
+ * The first release, made on each server directly (deploy from the app's checkout, then
+ * cutover): what a test releases through the fleet comes after it, and this costs no ssh.
+ */
+export async function firstRelease(f: FleetSetup, sha: string): Promise<void> {
+  const env = { NODE_OPTIONS: '' };
+  await Promise.all(
+    f.servers.map(async (s) => {
+      const r = await execa('node', [BIN, 'deploy', sha, '--from', f.repo.dir, '--cutover', '--root', s.root], { env, reject: false, all: true, timeout: 200_000 });
+      if (r.exitCode !== 0) throw new Error(`${s.name}: bgproxy deploy --cutover failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}): ${String(r.all).slice(-2000)}`);
+    }),
+  );
+}
