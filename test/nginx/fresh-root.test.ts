@@ -183,10 +183,11 @@ t.test('deploy: a failing nginx -t puts next\'s files back byte for byte; the ne
   editConfig(f.root, (c) => {
     (c.nginx as Record<string, string>).testCommand = f.nginx.testCommand;
   });
-  // The same commit, its app healthy: nothing to redeploy, but nginx still has to load the include.
+  // The same commit: the failed deploy is on record (COLOR/etc/failed.json, issue 22), so it is
+  // deployed again rather than taken as already running, and nginx loads the include.
   const good = await cli(['deploy', '--root', f.root]);
   t.equal(good.code, 0, good.stderr);
-  t.match(good.stdout, /already runs [0-9a-f]{7} "v1"/);
+  t.match(good.stdout, /green now runs [0-9a-f]{7} "v1"/);
   t.match(good.stdout, /nginx: green's include changed: test \d+ ms, reload \d+ ms, old workers gone in \d+ ms/);
   t.same(await get(f.nginx, 'next.shop.test'), { status: 200, body: 'green' });
   const again = await cli(['deploy', '--root', f.root]);
