@@ -9,16 +9,8 @@ import { WorkRepo } from '../deploy/git-repos.js';
 import { FIXTURE_APP, waitFor } from '../helpers/apps.js';
 import { BIN, cli, serve } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
+import { alive } from '../helpers/procs.js';
 import { makeRoot, tempDir } from '../helpers/root.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
-  } catch {
-    return false;
-  }
-}
 
 t.test('status shows a running deploy; Ctrl-C on deploy says it goes on; deploy --cancel stops it', async (t) => {
   const repo = WorkRepo.init(path.join(tempDir(t), 'app'));

@@ -11,14 +11,8 @@ import { FIXTURE_APP, waitFor } from '../helpers/apps.js';
 import { BIN, cli, serve } from '../helpers/cli.js';
 import { get } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
+import { killGroupIn } from '../helpers/procs.js';
 import { makeRoot, tempDir } from '../helpers/root.js';
-
-/** Kills the process group whose leader's pid is in `file`, if any (what SIGKILL of serve leaves). */
-function killGroupIn(file: string): void {
-  try {
-    process.kill(-Number(readFileSync(file, 'utf8').trim()), 'SIGKILL');
-  } catch {}
-}
 
 t.test('kill -9 of serve mid-install: the next serve shows next failed (interrupted) and cutover refuses it', async (t) => {
   const repo = WorkRepo.init(path.join(tempDir(t), 'app'));

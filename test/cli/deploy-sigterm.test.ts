@@ -9,23 +9,8 @@ import { WorkRepo } from '../deploy/git-repos.js';
 import { FIXTURE_APP, waitFor } from '../helpers/apps.js';
 import { BIN, cli, serve } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
+import { alive, killGroupIn } from '../helpers/procs.js';
 import { makeRoot, tempDir } from '../helpers/root.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
-  } catch {
-    return false;
-  }
-}
-
-/** Kills the process group whose leader's pid is in `file`, if any (in case the test fails). */
-function killGroupIn(file: string): void {
-  try {
-    process.kill(-Number(readFileSync(file, 'utf8').trim()), 'SIGKILL');
-  } catch {}
-}
 
 t.test('SIGTERM to serve mid-install: the deploy is interrupted, serve exits, no process is left', async (t) => {
   const repo = WorkRepo.init(path.join(tempDir(t), 'app'));

@@ -7,16 +7,8 @@ import { FIXTURE_APP, waitFor } from '../helpers/apps.js';
 import { cli, serve } from '../helpers/cli.js';
 import { get } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
+import { alive } from '../helpers/procs.js';
 import { makeRoot } from '../helpers/root.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
-  } catch {
-    return false;
-  }
-}
 
 t.test('apps left by a killed serve are stopped by the next serve', async (t) => {
   const root = makeRoot(t, {

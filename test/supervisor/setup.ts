@@ -1,6 +1,5 @@
 // Shared by the supervisor tests: an AppProcess running test/fixtures/app.js in a temp
 // dir, stopped in teardown even when the test fails.
-import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,8 @@ import type { Test } from 'tap';
 import { silentLogger } from '../../src/log.js';
 import { AppProcess, type AppProcessOptions, type AppState } from '../../src/supervisor/app-process.js';
 import { freePort } from '../helpers/ports.js';
+
+export { alive } from '../helpers/procs.js';
 
 export const FIXTURE = fileURLToPath(new URL('../fixtures/app.js', import.meta.url));
 
@@ -83,13 +84,3 @@ export function get(port: number, urlPath = '/'): Promise<{ status: number; body
   });
 }
 
-/** True while pid is a live process (a zombie counts as gone). */
-export function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2)[0];
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
