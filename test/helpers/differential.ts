@@ -18,6 +18,7 @@ import {
   RESPONSE,
   releaseParser,
 } from '../../src/proxy/llhttp.js';
+import { listen } from './raw.js';
 
 type T = { teardown(fn: () => unknown): void };
 
@@ -38,24 +39,6 @@ export interface Rec extends Seen {
 export interface Recorder {
   port: number;
   records(): Promise<Rec[]>;
-}
-
-/** Listens on 127.0.0.1:0 and resolves once listening; closed (with its sockets) at teardown. */
-async function listen(t: T, server: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as AddressInfo).port;
 }
 
 /** GET on 127.0.0.1:port, straight to the app (no proxy): the body. */

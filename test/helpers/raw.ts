@@ -75,7 +75,8 @@ export async function startRawUpstream(t: T, onConnection: (socket: net.Socket) 
   return info;
 }
 
-async function listen(t: T, server: net.Server): Promise<void> {
+/** Listens on 127.0.0.1:0 and resolves with the port once listening; closed (with its sockets) at teardown. */
+export async function listen(t: T, server: net.Server): Promise<number> {
   const sockets = new Set<net.Socket>();
   server.on('connection', (s: net.Socket) => {
     sockets.add(s);
@@ -89,6 +90,7 @@ async function listen(t: T, server: net.Server): Promise<void> {
         server.close(() => resolve());
       }),
   );
+  return (server.address() as AddressInfo).port;
 }
 
 /** The proxy still serves a normal request to live after a hostile case. */
