@@ -4,9 +4,10 @@
 // already-listening 127.0.0.1:0 socket through nginx's own NGINX="fd;" inheritance (the mechanism
 // of its binary upgrade), so no port is picked, closed and re-bound by a racing neighbour.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { Test } from 'tap';
@@ -75,12 +76,15 @@ export interface NginxSite {
  * Starts nginx for `makeConfig(settings)`: the site file is renderServerBlocks(config), or the
  * `site` it returns. The root's include files must exist first (see makeRoot). Stops it on
  * teardown and checks nothing is left.
+ *
+ * The prefix is a temp dir of its own, removed by this teardown once the master has exited: under
+ * t.testdir(), tap removed it while a reloaded nginx still made its temp dirs there (ENOTEMPTY).
  */
 export async function startNginx(
   t: Test,
-  prefix: string,
   makeConfig: (s: NginxSettings) => Config | NginxSite | Promise<Config | NginxSite>,
 ): Promise<{ nginx: NginxInstance; config: Config }> {
+  const prefix = mkdtempSync(path.join(os.tmpdir(), 'bgproxy-nginx-'));
   mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
   const listener = net.createServer();
   await new Promise<void>((resolve) => listener.listen({ port: 0, host: '127.0.0.1' }, resolve));
@@ -90,7 +94,14 @@ export async function startNginx(
   const pidFile = path.join(prefix, 'nginx.pid');
   const base = `${NGINX_BIN} -p ${prefix}/ -c ${conf} -e ${errorLog}`;
   const settings = { port, testCommand: `${base} -t`, reloadCommand: `${base} -s reload`, pidFile };
-  const made = await makeConfig(settings);
+  let made: Config | NginxSite;
+  try {
+    made = await makeConfig(settings);
+  } catch (err) {
+    listener.close();
+    rmSync(prefix, { recursive: true, force: true });
+    throw err;
+  }
   const config = 'site' in made ? made.config : made;
   const site = path.join(prefix, 'site.conf');
   writeFileSync(site, 'site' in made ? made.site : renderServerBlocks(config));
@@ -118,8 +129,7 @@ export async function startNginx(
   };
   process.once('exit', killOnExit);
 
-  // SIGQUIT (what `nginx -s quit` sends) straight to our child: tap may already have removed the
-  // prefix, with the pid file and config that `-s quit` reads, when this teardown runs.
+  // SIGQUIT (what `nginx -s quit` sends) straight to our child, as `-s quit` would.
   t.teardown(async () => {
     process.removeListener('exit', killOnExit);
     const seen = new Set(await processesOf(masterPid, prefix));
@@ -145,6 +155,7 @@ export async function startNginx(
       left = await remaining();
     }
     if (left.length > 0) throw new Error(`nginx processes of ${prefix} survived teardown: ${left.join(' ')}`);
+    rmSync(prefix, { recursive: true, force: true });
   });
 
   // The socket already listens, so this request waits in the backlog until a worker accepts it.
@@ -332,7 +343,7 @@ export interface NginxFixture {
   green: Backend;
 }
 
-/** Two backends, a root (live -> blue) and nginx in front, all under `dir`, all torn down with t. */
+/** Two backends, a root (live -> blue) under `dir` and nginx in front, all torn down with t. */
 export async function nginxFixture(
   t: Test,
   dir: string,
@@ -342,7 +353,7 @@ export async function nginxFixture(
   mkdirSync(root, { recursive: true });
   const blue = await startBackend(t, 'blue');
   const green = await startBackend(t, 'green');
-  const { nginx, config } = await startNginx(t, path.join(dir, 'nginx'), (s) => {
+  const { nginx, config } = await startNginx(t, (s) => {
     const c = nginxConfig(root, s, { blue: blue.port, green: green.port }, extra);
     makeRoot(root, c);
     return c;

@@ -37,7 +37,7 @@ async function freshRoot(t: Test, flags: string[], edit: (c: RawConfig) => void 
   const root = path.join(dir, 'root');
   let init = { code: -1, stdout: '', stderr: '' };
   let nginxConfig = init;
-  const { nginx } = await startNginx(t, path.join(dir, 'nginx'), async (s) => {
+  const { nginx } = await startNginx(t, async (s) => {
     init = await cli(['init', '--root', root, '--mode', 'nginx', '--host', 'shop.test', '--listen', `127.0.0.1:${s.port}`, ...flags]);
     if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
     editConfig(root, (c) => {

@@ -17,7 +17,7 @@ import { tempDir } from '../helpers/root.js';
 
 /** A real nginx in front of ROOT (nginx mode, hosts shop.test / next.shop.test), both includes written. */
 function startNginxRoot(t: Test, dir: string, root: string, ports: { blue: number; green: number }, extra: Record<string, unknown>) {
-  return startNginx(t, path.join(dir, 'nginx'), (s) => {
+  return startNginx(t, (s) => {
     initRoot({
       root,
       settings: {
