@@ -16,7 +16,7 @@ import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/root.js';
 
 /** A real nginx in front of ROOT (nginx mode, hosts shop.test / next.shop.test), both includes written. */
-function startNginxRoot(t: Test, dir: string, root: string, ports: { blue: number; green: number }, extra: Record<string, unknown>) {
+function startNginxRoot(t: Test, root: string, ports: { blue: number; green: number }, extra: Record<string, unknown>) {
   return startNginx(t, (s) => {
     initRoot({
       root,
@@ -48,7 +48,7 @@ t.test('serve in nginx mode: deploy two releases, cutover switches nginx', async
   const app = readFileSync(FIXTURE_APP, 'utf8');
   repo.commit('v1', { 'app.js': app, VERSION: 'v1\n' });
   const [bluePort, greenPort] = [await freePort(), await freePort()];
-  const { nginx } = await startNginxRoot(t, dir, root, { blue: bluePort, green: greenPort }, {
+  const { nginx } = await startNginxRoot(t, root, { blue: bluePort, green: greenPort }, {
     app: {
       repo: repo.dir,
       start: 'APP_VERSION=$(cat VERSION) exec node app.js',
@@ -91,7 +91,7 @@ t.test('without serve, app.start set: deploy refuses in one line and changes not
   const repo = WorkRepo.init(path.join(dir, 'app'));
   repo.commit('v1', { 'app.js': readFileSync(FIXTURE_APP, 'utf8'), VERSION: 'v1\n' });
   const [bluePort, greenPort] = [await freePort(), await freePort()];
-  await startNginxRoot(t, dir, root, { blue: bluePort, green: greenPort }, { app: { repo: repo.dir, start: 'exec node app.js' } });
+  await startNginxRoot(t, root, { blue: bluePort, green: greenPort }, { app: { repo: repo.dir, start: 'exec node app.js' } });
   const include = path.join(root, 'green', 'etc');
   const before = readdirSync(include).map((f) => [f, readFileSync(path.join(include, f), 'utf8')]);
   const d = await cli(['deploy', '--root', root]);
@@ -107,7 +107,7 @@ t.test('without serve: cutover and rollback run in the CLI; bad nginx config is 
   mkdirSync(root);
   const blue = await startBackend(t, 'blue');
   const green = await startBackend(t, 'green');
-  const { nginx } = await startNginxRoot(t, dir, root, { blue: blue.port, green: green.port }, { drainTimeoutMs: 3000 });
+  const { nginx } = await startNginxRoot(t, root, { blue: blue.port, green: green.port }, { drainTimeoutMs: 3000 });
   t.equal(await through(nginx.port, 'shop.test'), 'blue');
   const c = await cli(['cutover', '--root', root]);
   t.equal(c.code, 0, c.stderr);
