@@ -1,9 +1,11 @@
 // `npm run bench`'s "slow clients" row (issue 20): six slow clients against a real gunicorn
 // with 2 sync workers, through nginx (its default buffering) and through bgproxy side by
 // side, and how many of 20 ordinary requests sent meanwhile were answered within 2 s; with
-// each proxy's peak RSS and the bytes in its temp files at the peak. gunicorn is started
-// afresh for every run so that no run inherits a worker still busy with the last one.
-// `node scripts/bench.js --only slow-clients` runs just this row (about a minute).
+// each proxy's peak RSS and the bytes in its temp files at the peak. bgproxy with buffering
+// off runs too: the control that shows the scenario still takes the workers on this machine.
+// gunicorn is started afresh for every run so that no run inherits a worker still busy with
+// the last one.
+// `node scripts/bench.js --only slow-clients` runs just this row (about 30 s).
 import { spawn } from 'node:child_process';
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -54,7 +56,7 @@ async function startGunicorn(port, host, children) {
 }
 
 /**
- * Runs the row. `b` is the bench's toolkit: { host, nginx (its path or null), children,
+ * Runs the row (its columns: nginx when installed, bgproxy, bgproxy-unbuffered). `b` is the bench's toolkit: { host, nginx (its path or null), children,
  * say, freePort, listener, startNginx, startBgproxy, rssMb, childPids }.
  * Returns { read: { nginx?, bgproxy }, upload: { … } }, each { answered, of, rssPeakMb,
  * rssIdleMb, tempPeakMb }, or null without gunicorn.
@@ -79,6 +81,10 @@ export async function slowClientsRow(b) {
     proxies.push({ name: 'nginx', port: l.port, pids: () => [ng.pid, ...b.childPids(ng.pid)], tempDir: path.join(ng.prefix, 'tmp') });
   }
   proxies.push({ name: 'bgproxy', port: bg.port, pids: () => [bg.pid], tempDir: path.join(bg.root, 'run', 'tmp') });
+  const off = await b.startBgproxy('bg-slow-clients-unbuffered', appPort, await b.freePort(), [], {}, (cfg) => {
+    cfg.buffering = { requests: false, responses: false };
+  });
+  proxies.push({ name: 'bgproxy-unbuffered', port: off.port, pids: () => [off.pid], tempDir: path.join(off.root, 'run', 'tmp') });
 
   const out = {};
   for (const [scenario, what] of Object.entries(SCENARIOS)) {
@@ -97,7 +103,7 @@ export async function slowClientsRow(b) {
         const r = await slowClientsRun(p.port, { host: b.host, scenario, sample });
         out[scenario][p.name] = { answered: r.answered, of: 20, rssIdleMb, rssPeakMb, tempPeakMb: tempPeak / 2 ** 20, slowBytesMoved: r.moved };
         b.say(
-          `  ${what.padEnd(42)} ${p.name.padEnd(8)} ${String(r.answered).padStart(2)} / 20 answered  RSS ${rssIdleMb.toFixed(0)} -> ${rssPeakMb.toFixed(0)} MB  temp files at peak ${(tempPeak / 2 ** 20).toFixed(1)} MB`,
+          `  ${what.padEnd(42)} ${p.name.padEnd(18)} ${String(r.answered).padStart(2)} / 20 answered  RSS ${rssIdleMb.toFixed(0)} -> ${rssPeakMb.toFixed(0)} MB  temp files at peak ${(tempPeak / 2 ** 20).toFixed(1)} MB`,
         );
       } finally {
         await app.stop();
@@ -107,20 +113,17 @@ export async function slowClientsRow(b) {
   return out;
 }
 
-/** The row as markdown lines. */
+/** The row as markdown lines: one per scenario and proxy. */
 export function slowClientsMarkdown(row) {
   if (!row) return [];
-  const names = Object.keys(row.read);
-  const f = (x) => (x === undefined ? '-' : x.toFixed(0));
   const lines = [
-    `| slow clients (gunicorn -w 2 sync; 20 ordinary requests meanwhile, answered = within 2 s) | ${names.map((n) => `${n}: answered`).join(' | ')} | ${names.map((n) => `${n}: RSS peak MB`).join(' | ')} | ${names.map((n) => `${n}: temp MB at peak`).join(' | ')} |`,
-    `|---|${names.map(() => '---:|').join('').repeat(3)}`,
+    '| slow clients: gunicorn -w 2 sync, 20 ordinary requests meanwhile | proxy | answered within 2 s | peak RSS (MB) | temp files at the peak (MB) |',
+    '|---|---|---:|---:|---:|',
   ];
   for (const [scenario, what] of Object.entries(SCENARIOS)) {
-    const r = row[scenario];
-    lines.push(
-      `| ${what} | ${names.map((n) => `${r[n].answered} / ${r[n].of}`).join(' | ')} | ${names.map((n) => f(r[n].rssPeakMb)).join(' | ')} | ${names.map((n) => r[n].tempPeakMb.toFixed(1)).join(' | ')} |`,
-    );
+    for (const [name, r] of Object.entries(row[scenario])) {
+      lines.push(`| ${what} | ${name} | ${r.answered} / ${r.of} | ${r.rssPeakMb.toFixed(0)} | ${r.tempPeakMb.toFixed(1)} |`);
+    }
   }
   return lines;
 }

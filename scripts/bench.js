@@ -12,7 +12,7 @@
 //                         [--profile DIR]   (instead: bgproxy under --cpu-prof, log on and off)
 //                         [--baseline DIR]  (another bgproxy checkout, built, as 'bgproxy-base' in the same
 //                                            rounds: a before/after of a change in one interleaved run)
-//                         [--only slow-clients]  (just the "slow clients" row, about a minute; prints it,
+//                         [--only slow-clients]  (just the "slow clients" row, about 30 s; prints it,
 //                                            writes nothing: bench/results.* stay the last full run's)
 // 'bgproxy-metrics' is bgproxy with metrics.listen on (and the access log), in the same rounds:
 // the cost of counting every request for Prometheus.
