@@ -40,10 +40,9 @@ const RATE = 20_000;
  */
 const IN_TRANSIT = MB + 64 * KB + 256 * KB;
 /**
- * A fixed allowance for the whole process: V8 collects Buffer memory only after 64 MB of
- * it has been allocated since the last collection (its external-memory soft limit), so up
- * to that much garbage counts in RSS between collections; 16 MB more for the heap of 100
- * connections and exchanges and the allocator's slack.
+ * A fixed allowance for the whole process: V8 may keep up to 64 MB of dead Buffer memory
+ * before its external-memory limit forces a collection, and that garbage counts in RSS;
+ * 16 MB more for the heap of 100 connections and exchanges and the allocator's slack.
  */
 const ALLOWANCE = 64 * MB + 16 * MB;
 const BOUND = CLIENTS * (MEMORY_BYTES + IN_TRANSIT) + ALLOWANCE;
