@@ -56,10 +56,11 @@ async function startGunicorn(port, host, children) {
 }
 
 /**
- * Runs the row (its columns: nginx when installed, bgproxy, bgproxy-unbuffered). `b` is the bench's toolkit: { host, nginx (its path or null), children,
- * say, freePort, listener, startNginx, startBgproxy, rssMb, childPids }.
- * Returns { read: { nginx?, bgproxy }, upload: { … } }, each { answered, of, rssPeakMb,
- * rssIdleMb, tempPeakMb }, or null without gunicorn.
+ * Runs the row through nginx (when installed), bgproxy and bgproxy with buffering off.
+ * `b` is the bench's toolkit: { host, nginx (its path or null), children, say, freePort,
+ * listener, startNginx, startBgproxy, rssMb, childPids }. Returns { read, upload }, each
+ * { [proxy]: { answered, of, rssIdleMb, rssPeakMb, tempPeakMb, slowBytesMoved } }, or null
+ * without gunicorn.
  */
 export async function slowClientsRow(b) {
   b.say('\n== slow clients: gunicorn -w 2 sync workers; 6 slow clients, 20 ordinary requests meanwhile (answered = within 2 s) ==');

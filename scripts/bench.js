@@ -17,7 +17,8 @@
 // 'bgproxy-metrics' is bgproxy with metrics.listen on (and the access log), in the same rounds:
 // the cost of counting every request for Prometheus.
 // Last, the "slow clients" row (issue 20, scripts/bench-slow-clients.js): gunicorn -w 2 sync
-// workers behind nginx and behind bgproxy, six slow clients, 20 ordinary requests meanwhile.
+// workers behind nginx, bgproxy and bgproxy with buffering off (the control), six slow
+// clients, 20 ordinary requests meanwhile.
 import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
