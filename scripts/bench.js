@@ -12,8 +12,13 @@
 //                         [--profile DIR]   (instead: bgproxy under --cpu-prof, log on and off)
 //                         [--baseline DIR]  (another bgproxy checkout, built, as 'bgproxy-base' in the same
 //                                            rounds: a before/after of a change in one interleaved run)
+//                         [--only slow-clients]  (just the "slow clients" row, about 30 s; prints it,
+//                                            writes nothing: bench/results.* stay the last full run's)
 // 'bgproxy-metrics' is bgproxy with metrics.listen on (and the access log), in the same rounds:
 // the cost of counting every request for Prometheus.
+// Last, the "slow clients" row (issue 20, scripts/bench-slow-clients.js): gunicorn -w 2 sync
+// workers behind nginx, bgproxy and bgproxy with buffering off (the control), six slow
+// clients, 20 ordinary requests meanwhile.
 import { execFile, spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -22,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { slowClientsMarkdown, slowClientsRow } from './bench-slow-clients.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PKG = path.resolve(HERE, '..');
@@ -46,8 +52,10 @@ const { values: flags } = parseArgs({
     profile: { type: 'string' },
     baseline: { type: 'string' },
     'skip-cutovers': { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
+if (flags.only !== undefined && flags.only !== 'slow-clients') throw new Error(`--only ${flags.only}: the one row that runs alone is slow-clients`);
 const ROUND_S = Number(flags.duration);
 const ROUNDS = Math.max(3, Number(flags.rounds));
 const CONNS = Number(flags.connections);
@@ -492,6 +500,14 @@ async function main() {
   };
   say(`machine: ${machine.nproc} CPUs (${machine.cpu}), node ${machine.node}, nginx ${machine.nginx ?? 'not installed'}, ${machine.loadGenerator}; load average ${machine.loadAvgAtStart.join(' ')}`);
 
+  if (flags.only === 'slow-clients') {
+    const row = await slowClientsRow(benchToolkit());
+    const target = row ? slowClientsTarget(row) : null;
+    say(`\n${slowClientsMarkdown(row).join('\n')}${target ? `\n\n${target[0]}: ${target[1]} (met: ${target[2] ? 'yes' : 'no'})` : ''}`);
+    say('(--only slow-clients: nothing written)');
+    return;
+  }
+
   // Upstreams: static (nginx return 200, or Node when nginx is missing) and the example Node app.
   const staticL = await listener();
   if (NGINX) {
@@ -649,7 +665,19 @@ async function main() {
       say(`  nginx   ${kind.padEnd(27)} ${n.requests} requests, ${n.errors} errors ${JSON.stringify(n.errorKinds)}`);
     }
   }
+  results.slowClients = await slowClientsRow(benchToolkit());
   finish(results, started);
+}
+
+/** What the slow-clients row needs of this script. */
+function benchToolkit() {
+  return { host: HOST, nginx: NGINX ?? null, children, say, freePort, listener, startNginx, startBgproxy, rssMb, childPids };
+}
+
+/** Issue 20's target for the row, [what, measured, met]: >= 19 / 20 answered through bgproxy in each scenario. */
+function slowClientsTarget(row) {
+  const got = Object.values(row).map((s) => s.bgproxy.answered);
+  return ['slow clients (issue 20): >= 19 / 20 answered through bgproxy, each scenario', got.map((n) => `${n} / 20`).join(', '), got.every((n) => n >= 19)];
 }
 
 function finish(results, started) {
@@ -688,6 +716,7 @@ function markdown(r) {
   for (const [k, v] of Object.entries(r.cutover.switchMs ?? {})) lines.push(`| ${k} | ${f(v.median, 1)} | ${v.all.join(', ')} |`);
   lines.push('', '| 10 cutovers in 10 s, 100 clients | requests | failed | by kind |', '|---|---:|---:|---|');
   for (const [k, v] of Object.entries(r.cutover.tenCutovers ?? {})) lines.push(`| ${k} | ${v.requests} | ${v.errors} | ${Object.entries(v.errorKinds).filter(([, n]) => n > 0).map(([kk, n]) => `${kk} ${n}`).join(', ') || '-'} |`);
+  if (r.slowClients) lines.push('', ...slowClientsMarkdown(r.slowClients));
   return `${lines.join('\n')}\n`;
 }
 
@@ -728,6 +757,7 @@ function targetsTable(r) {
     const failed = ten.reduce((s, [, v]) => s + v.errors, 0);
     add('zero failed requests across 10 cutovers in 10 s, keep-alive and new-connection clients', `${failed} failed of ${ten.reduce((s, [, v]) => s + v.requests, 0)}`, failed === 0);
   }
+  if (r.slowClients) add(...slowClientsTarget(r.slowClients));
   return rows;
 }
 

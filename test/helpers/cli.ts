@@ -34,8 +34,19 @@ export interface ServeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | undefined>;
 }
 
-export async function serve(t: T, root: string, extra: string[] = []): Promise<ServeProcess> {
-  const child = execa('node', [BIN, 'serve', '--root', root, ...extra], { reject: false, buffer: false });
+export interface ServeOptions {
+  /**
+   * Run the bin itself, as an installed `bgproxy` runs (its shebang's Node flags), without
+   * tap's loaders in NODE_OPTIONS: for measuring serve's own memory.
+   */
+  asInstalled?: boolean;
+}
+
+export async function serve(t: T, root: string, extra: string[] = [], opts: ServeOptions = {}): Promise<ServeProcess> {
+  const args = ['serve', '--root', root, ...extra];
+  const child = opts.asInstalled
+    ? execa(BIN, args, { reject: false, buffer: false, env: { NODE_OPTIONS: '' } })
+    : execa('node', [BIN, ...args], { reject: false, buffer: false });
   const logs: Array<Record<string, unknown>> = [];
   const waiters = new Set<() => void>();
   let buf = '';
