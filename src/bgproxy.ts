@@ -27,16 +27,17 @@ import { Router } from './proxy/router.js';
 import type { Target } from './proxy/target.js';
 import { engineClock } from './proxy/upstream.js';
 import { runHook } from './release/hooks.js';
-import { newReport, type ReleaseAction, type ReleaseReport } from './release/report.js';
+import { newReport, type ReleaseAction } from './release/report.js';
 import { beforeSwitch, recorded, releaseProgress } from './release/steps.js';
 import { WatchKeeper } from './release/watch-keeper.js';
+import type { OpsContext, OpsState } from './ops/context.js';
+import * as op from './ops/index.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { TlsFront } from './tls/tls-front.js';
 import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
-import type { CanaryStatusResult, ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
+import type { CanaryStatusResult, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
 import type { Registry } from 'prom-client';
-import { VERSION } from './version.js';
 import { plural } from './words.js';
 
 export type { ReloadPlan } from './reload.js';
@@ -59,19 +60,18 @@ export interface BgproxyOptions {
 export class Bgproxy extends EventEmitter {
   #config: Readonly<Config>;
   readonly log: Logger;
-  #roles: Readonly<Roles>;
+  /** Roles, the previous live color, the last release, the deploy running: what operations change (ops/context.ts). */
+  readonly #state: OpsState;
+  /** What each operation in src/ops gets from this instance. */
+  readonly #ctx: OpsContext;
   /** Read by every exchange: a reload changes these in place. */
   readonly #exchange: ExchangeSettings;
   readonly #handlers: Handlers;
   #tick: NodeJS.Timeout | null = null;
   /** Asked in order before each request is forwarded (TLS, traffic controls); see proxy/gate.ts. */
   readonly #gates: Gate[] = [];
-  /** The live color before the last cutover, for rollback. */
-  #previous: { color: Color; commit: string | null } | null = null;
   listenAddress: string | null = null;
   readonly #colors: Colors;
-  /** The last cutover/rollback's report, for status. */
-  #lastRelease: ReleaseReport | null = null;
   readonly #watch: WatchKeeper;
   /** Locked operations started (auto-rollbacks aside), and the one holding the lock now. */
   #operations = 0;
@@ -84,8 +84,6 @@ export class Bgproxy extends EventEmitter {
   /** Per-request counts, only when metrics are on (config.metrics). */
   readonly #requests: RequestCounts | null;
   #registry: Registry | null = null;
-  /** The deploy running now: what status shows, and how stop or `deploy --cancel` ends it. */
-  #deploying: { abort: AbortController; color: Color; commit: string | null; step: string; startedAt: number } | null = null;
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -93,7 +91,7 @@ export class Bgproxy extends EventEmitter {
     this.log = opts.logger ?? silentLogger();
     const repair = repairRoles(this.config.root);
     if (repair.repaired) this.log.warn({ event: 'repair', detail: repair.repaired }, `roles repaired: ${repair.repaired}`);
-    this.#roles = Object.freeze(repair.roles);
+    this.#state = { roles: Object.freeze(repair.roles), previous: null, lastRelease: null, deploying: null };
     // HTTPS: its gates come first (the ACME challenge before any other policy).
     this.#tls = this.config.tls && this.config.mode === 'proxy' ? new TlsFront(this.config, this.log) : null;
     if (this.#tls) this.#gates.push(...this.#tls.gates);
@@ -113,14 +111,26 @@ export class Bgproxy extends EventEmitter {
     this.#traffic = new TrafficControls({
       config: () => this.#config,
       log: this.log.child({ component: 'traffic' }),
-      roles: () => this.#roles,
+      roles: () => this.#state.roles,
       target: (color) => this.#colors.target(color),
       supervisor: this.#colors.supervisor,
       markFailed: (color, reason) => this.markFailed(color, reason),
     });
     this.#gates.push(...this.#traffic.gates);
     // Last: a request the traffic controls let through to a color whose app could not start.
-    this.#gates.push(this.#colors.gate((role) => this.#roles[role]));
+    this.#gates.push(this.#colors.gate((role) => this.#state.roles[role]));
+    this.#ctx = {
+      config: () => this.#config,
+      log: this.log,
+      state: this.#state,
+      colors: this.#colors,
+      traffic: this.#traffic,
+      watch: this.#watch,
+      tls: this.#tls,
+      counters: this.ops,
+      listenAddress: () => this.listenAddress,
+      emit: (event, data) => this.emit(event, data),
+    };
     this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
       holdMs: this.config.holdMs,
@@ -133,7 +143,7 @@ export class Bgproxy extends EventEmitter {
     this.#schedule();
     this.#requests = this.config.metrics ? new RequestCounts() : null;
     const table = {
-      targetFor: (role: Role): Target => this.#colors.target(this.#roles[role]),
+      targetFor: (role: Role): Target => this.#colors.target(this.#state.roles[role]),
       targetOf: (color: Color): Target => this.#colors.target(color),
     };
     this.#handlers = createHandlers({
@@ -163,7 +173,7 @@ export class Bgproxy extends EventEmitter {
     return {
       requests,
       ops: this.ops,
-      live: () => this.#roles.live,
+      live: () => this.#state.roles.live,
       target: (color) => this.#colors.target(color),
       app: (color) => {
         const sup = this.#colors.supervisor;
@@ -187,7 +197,7 @@ export class Bgproxy extends EventEmitter {
   }
 
   get roles(): Readonly<Roles> {
-    return this.#roles;
+    return this.#state.roles;
   }
 
   /**
@@ -254,7 +264,7 @@ export class Bgproxy extends EventEmitter {
 
   /** Drains `color` and stops its app; the live color only with force. */
   stopColor(color: Color, opts: { force?: boolean } = {}): Promise<{ cutOff: number; killed: boolean; drainMs: number }> {
-    return this.#colors.stop(color, { live: this.#roles.live === color, force: opts.force === true });
+    return this.#colors.stop(color, { live: this.#state.roles.live === color, force: opts.force === true });
   }
 
   /** Drains `color`, stops its app and starts it again; requests meanwhile are held. */
@@ -316,7 +326,7 @@ export class Bgproxy extends EventEmitter {
    */
   cutover(opts: CutoverOptions = {}, onProgress?: (p: CutoverProgress) => void): Promise<CutoverResult> {
     return this.locked('cutover', async () => {
-      const r = await this.#release('cutover', () => this.#roles.next, opts, onProgress);
+      const r = await this.#release('cutover', () => this.#state.roles.next, opts, onProgress);
       // A canary to the color now live is complete: every live request goes there anyway.
       await this.#traffic.endCanary('completed by cutover');
       return r;
@@ -334,7 +344,7 @@ export class Bgproxy extends EventEmitter {
       const share = Math.round(percent * 100);
       if (!(share >= 1 && share <= 9999)) throw new BgError('BG_USAGE', `a canary share is above 0% and below 100%, got ${percent}%`);
       if (this.config.mode === 'nginx') throw new BgError('BG_USAGE', 'a canary needs proxy mode: in nginx mode nginx routes the requests, not bgproxy');
-      const color = this.#roles.next;
+      const color = this.#state.roles.next;
       if (!opts.force) await this.assertHealthy(color);
       const watchMs = opts.watchMs ?? this.config.watch.watchMs;
       return { canary: await this.#traffic.startCanary(share, watchMs) };
@@ -361,13 +371,13 @@ export class Bgproxy extends EventEmitter {
     this.ops.drained(drainMs, cutOff);
     await appendHistory(this.config.root, {
       action: 'rollback',
-      color: this.#roles.live,
+      color: this.#state.roles.live,
       result: 'ok',
       durationMs: drainMs,
       was: ended.color,
       message: `canary of ${percentOf(ended.share)}% to ${ended.color} ended`,
     });
-    return { live: this.#roles.live, was: ended.color, inflightAtSwitch, cutOff, drainMs, totalMs: drainMs, canaryEnded: true };
+    return { live: this.#state.roles.live, was: ended.color, inflightAtSwitch, cutOff, drainMs, totalMs: drainMs, canaryEnded: true };
   }
 
   /**
@@ -376,7 +386,7 @@ export class Bgproxy extends EventEmitter {
    * Returns what was interrupted, or null when no deploy runs.
    */
   interruptDeploy(reason: string): { color: Color; commit: string | null; step: string } | null {
-    const d = this.#deploying;
+    const d = this.#state.deploying;
     if (!d || d.abort.signal.aborted) return null;
     this.log.warn({ event: 'deploy-interrupted', color: d.color, step: d.step, reason }, `interrupting the deploy into ${d.color} (${d.step}): ${reason}`);
     d.abort.abort(reason);
@@ -423,9 +433,9 @@ export class Bgproxy extends EventEmitter {
    * served then: a deploy into it since would make a "rollback" put untested code live.
    */
   async #rollbackTarget(): Promise<Color> {
-    const prev = this.#previous ?? (await this.#previousFromHistory());
-    const back = prev?.color ?? this.#roles.next;
-    if (back === this.#roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
+    const prev = this.#state.previous ?? (await this.#previousFromHistory());
+    const back = prev?.color ?? this.#state.roles.next;
+    if (back === this.#state.roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
     if (!prev && !(await readRelease(this.config.root, back).catch(() => null))) {
       // No earlier switch and nothing deployed there: a "rollback" (even --force) would put an empty color live.
       throw new BgError('BG_STATE', `nothing to roll back to: no earlier release was live, and ${back} holds no release`);
@@ -449,7 +459,7 @@ export class Bgproxy extends EventEmitter {
     for (let i = entries.length - 1; i >= 0; i--) {
       const e = entries[i]!;
       if (e.result !== 'ok' || !['cutover', 'rollback', 'auto-rollback'].includes(e.action)) continue;
-      if (e.color !== this.#roles.live || (e.was !== 'blue' && e.was !== 'green')) return null;
+      if (e.color !== this.#state.roles.live || (e.was !== 'blue' && e.was !== 'green')) return null;
       return { color: e.was, commit: typeof e.wasCommit === 'string' ? e.wasCommit : null };
     }
     return null;
@@ -466,8 +476,8 @@ export class Bgproxy extends EventEmitter {
         throw new BgError('BG_STATE', `a canary sends live traffic to ${canary}, the color a deploy would replace: complete it (bgproxy cutover) or end it (bgproxy rollback) first`);
       }
       const abort = new AbortController();
-      const run = { abort, color: this.#roles.next, commit: null as string | null, step: 'start', startedAt: Date.now() };
-      this.#deploying = run;
+      const run = { abort, color: this.#state.roles.next, commit: null as string | null, step: 'start', startedAt: Date.now() };
+      this.#state.deploying = run;
       let outcome: DeployOutcome = 'failed';
       let result: DeployResult;
       try {
@@ -479,7 +489,7 @@ export class Bgproxy extends EventEmitter {
         });
         outcome = result.noop ? 'noop' : 'ok';
       } finally {
-        this.#deploying = null;
+        this.#state.deploying = null;
         this.ops.deploys[outcome]++;
       }
       if (!opts.cutover) return result;
@@ -493,7 +503,7 @@ export class Bgproxy extends EventEmitter {
     return {
       config: this.config,
       log: this.log,
-      nextColor: () => this.#roles.next,
+      nextColor: () => this.#state.roles.next,
       listenPort: () => (this.listenAddress ? Number(this.listenAddress.slice(this.listenAddress.lastIndexOf(':') + 1)) : null),
       markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
       isHealthy: (color) => this.#colors.isHealthy(color),
@@ -522,15 +532,15 @@ export class Bgproxy extends EventEmitter {
   ): Promise<CutoverResult> {
     const report = newReport(action);
     if (reason) report.reason = reason;
-    this.#lastRelease = report;
+    this.#state.lastRelease = report;
     const progress = releaseProgress(this.config, (p) => {
       this.emit('cutover-progress', { ...p, action: report.action });
       onProgress?.(p);
     });
-    return recorded(this.config.root, this.log, report, () => this.#roles.next, async () => {
+    return recorded(this.config.root, this.log, report, () => this.#state.roles.next, async () => {
       const color = await pick();
       report.color = color;
-      if (color === this.#roles.live) throw new BgError('BG_STATE', `${color} is already live`);
+      if (color === this.#state.roles.live) throw new BgError('BG_STATE', `${color} is already live`);
       if (!opts.force) await this.assertHealthy(color);
       const watchMs = this.#watch.msFor(action, opts);
       const commit = (await readRelease(this.config.root, color).catch(() => null))?.commit ?? null;
@@ -540,11 +550,11 @@ export class Bgproxy extends EventEmitter {
         report.step = 'gate';
         await opts.gate({ color, commit });
       }
-      const baseline = this.#watch.baseline(color, this.#roles.live, opts);
+      const baseline = this.#watch.baseline(color, this.#state.roles.live, opts);
       report.step = 'switch';
-      const wasCommit = (await readRelease(this.config.root, this.#roles.live).catch(() => null))?.commit ?? null;
+      const wasCommit = (await readRelease(this.config.root, this.#state.roles.live).catch(() => null))?.commit ?? null;
       const r = { ...(await progress.step('switch', () => this.#switchTo(color, opts, action !== 'cutover'))), wasCommit };
-      this.#previous = { color: r.was, commit: wasCommit };
+      this.#state.previous = { color: r.was, commit: wasCommit };
       delete report.step;
 
       const after = await progress.step('afterCutover', () =>
@@ -568,12 +578,12 @@ export class Bgproxy extends EventEmitter {
   /** Persist -> switch memory in one assignment -> drain what the old live color was serving. */
   async #switchTo(color: Color, opts: CutoverOptions, rollback: boolean): Promise<CutoverResult> {
     const started = performance.now();
-    const was = this.#roles.live;
+    const was = this.#state.roles.live;
     if (this.config.mode === 'nginx') return this.#switchNginx(color, was, started, opts, rollback);
     // Persist first: if the links cannot be written, memory is untouched and nothing moved.
     const roles = Object.freeze(writeRoles(this.config.root, color));
     const oldLive = this.#colors.target(was);
-    this.#roles = roles;
+    this.#state.roles = roles;
     this.ops.switched(rollback);
     const switchedAt = performance.timeOrigin + performance.now();
     const inflightAtSwitch = oldLive.inflightAs('live');
@@ -609,7 +619,7 @@ export class Bgproxy extends EventEmitter {
         'auto-rollback',
         () => {
           if (this.#operations !== operations) throw new BgError('BG_STATE', 'another operation ran since the watch tripped');
-          if (this.#roles.live !== color) throw new BgError('BG_STATE', `${color} is no longer live; nothing to roll back`);
+          if (this.#state.roles.live !== color) throw new BgError('BG_STATE', `${color} is no longer live; nothing to roll back`);
           return was;
         },
         {},
@@ -624,7 +634,7 @@ export class Bgproxy extends EventEmitter {
   /** nginx mode: nginx routes, so the switch is links + nginx -t + reload + verify (with restore). */
   async #switchNginx(color: Color, was: Color, started: number, opts: CutoverOptions, rollback: boolean): Promise<CutoverResult> {
     const r = await nginxCutover(this.config, { force: opts.force === true, logger: this.log });
-    this.#roles = Object.freeze({ live: r.live, next: r.was });
+    this.#state.roles = Object.freeze({ live: r.live, next: r.was });
     this.ops.switched(rollback);
     this.ops.drained(r.oldWorkersMs ?? 0, r.oldWorkersLeft);
     // nginx switched during its reload; this is when that reload was verified.
@@ -644,34 +654,8 @@ export class Bgproxy extends EventEmitter {
     return result;
   }
 
-  async status(): Promise<Status> {
-    const colors = {} as Record<Color, ColorStatus>;
-    await Promise.all(
-      COLORS.map(async (c) => {
-        colors[c] = await this.#colors.status(c);
-      }),
-    );
-    return {
-      version: VERSION,
-      live: this.#roles.live,
-      next: this.#roles.next,
-      mode: this.config.mode,
-      listen: this.listenAddress,
-      root: this.config.root,
-      pid: process.pid,
-      colors,
-      lastRelease: this.#lastRelease,
-      watch: this.#watch.report(),
-      traffic: this.#traffic.status(),
-      ...(this.#tls ? { tls: this.#tls.status() } : {}),
-      deploy: this.#deploying && {
-        color: this.#deploying.color,
-        commit: this.#deploying.commit,
-        step: this.#deploying.step,
-        startedAt: new Date(this.#deploying.startedAt).toISOString(),
-        elapsedMs: Date.now() - this.#deploying.startedAt,
-      },
-    };
+  status(): Promise<Status> {
+    return op.status(this.#ctx);
   }
 
   /** Waits for in-flight requests on both colors (bounded), stops the apps, drops the pools. */
@@ -702,7 +686,7 @@ export class Bgproxy extends EventEmitter {
   }
 
   roleOf(color: Color): Role {
-    return this.#roles.live === color ? 'live' : 'next';
+    return this.#state.roles.live === color ? 'live' : 'next';
   }
 
   otherColor(color: Color): Color {

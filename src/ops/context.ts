@@ -1,0 +1,50 @@
+// What an operation (the files in src/ops) gets from the Bgproxy that runs it: the parts it
+// works with and the state operations change. Bgproxy owns all of it and makes one OpsContext
+// for its life, so each operation can read top to bottom in a file of its own while the class
+// keeps the state and the wiring.
+import type { Colors } from '../colors.js';
+import type { Color, ConfigSource } from '../config.js';
+import type { Roles } from '../layout/roles.js';
+import type { Logger } from '../log.js';
+import type { OpsCounters } from '../metrics/ops.js';
+import type { ReleaseReport } from '../release/report.js';
+import type { WatchKeeper } from '../release/watch-keeper.js';
+import type { TlsFront } from '../tls/tls-front.js';
+import type { TrafficControls } from '../traffic/traffic.js';
+
+/** The deploy running now: what status shows, and how stop or `deploy --cancel` ends it. */
+export interface DeployRun {
+  abort: AbortController;
+  color: Color;
+  commit: string | null;
+  step: string;
+  startedAt: number;
+}
+
+/** What operations change; one object, held by Bgproxy and read by its getters. */
+export interface OpsState {
+  /** Changed only by a switch, after the links on disk (layout/roles.ts), in one assignment. */
+  roles: Readonly<Roles>;
+  /** The live color before the last cutover, for rollback. */
+  previous: { color: Color; commit: string | null } | null;
+  /** The last cutover/rollback's report, for status. */
+  lastRelease: ReleaseReport | null;
+  deploying: DeployRun | null;
+}
+
+export interface OpsContext {
+  /** The config in force now (a reload replaces it). */
+  config: ConfigSource;
+  log: Logger;
+  state: OpsState;
+  colors: Colors;
+  traffic: TrafficControls;
+  watch: WatchKeeper;
+  tls: TlsFront | null;
+  /** Switches, rollbacks, deploys, drains (Bgproxy's public `ops`). */
+  counters: OpsCounters;
+  /** The proxy's own listener once serve listens (Bgproxy's public `listenAddress`). */
+  listenAddress(): string | null;
+  /** Bgproxy's events (see the class's doc comment). */
+  emit(event: string, data: unknown): void;
+}

@@ -1,0 +1,2 @@
+// The operations Bgproxy runs, one file each (Bgproxy keeps the state and the wiring).
+export { status } from './status.js';
