@@ -10,7 +10,6 @@ import { Colors } from './colors.js';
 import { COLORS, type Color, type Config, otherColor, type Role } from './config.js';
 import { type DeployHost, type DeployOptions, type DeployProgress, type DeployResult, deploy } from './deploy/deploy.js';
 import { appendHistory, readHistory } from './deploy/history.js';
-import { acquireLock } from './deploy/lock.js';
 import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
 import { type Roles, repairRoles, writeRoles } from './layout/roles.js';
@@ -32,6 +31,7 @@ import { beforeSwitch, recorded, releaseProgress } from './release/steps.js';
 import { WatchKeeper } from './release/watch-keeper.js';
 import type { OpsContext, OpsState } from './ops/context.js';
 import * as op from './ops/index.js';
+import { OperationLock } from './ops/lock.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { TlsFront } from './tls/tls-front.js';
@@ -73,9 +73,8 @@ export class Bgproxy extends EventEmitter {
   listenAddress: string | null = null;
   readonly #colors: Colors;
   readonly #watch: WatchKeeper;
-  /** Locked operations started (auto-rollbacks aside), and the one holding the lock now. */
-  #operations = 0;
-  #running: Promise<void> = Promise.resolve();
+  /** One deploy, cutover, rollback... at a time per root (ops/lock.ts). */
+  readonly #lock: OperationLock;
   /** Access rules, maintenance, pause and the canary split (src/traffic). */
   readonly #traffic: TrafficControls;
   readonly #tls: TlsFront | null;
@@ -108,6 +107,10 @@ export class Bgproxy extends EventEmitter {
         return () => this.off('drained', fn);
       },
     });
+    this.#lock = new OperationLock(
+      () => this.#config,
+      (action) => this.#watch.stop(`${action} started`),
+    );
     this.#traffic = new TrafficControls({
       config: () => this.#config,
       log: this.log.child({ component: 'traffic' }),
@@ -298,25 +301,8 @@ export class Bgproxy extends EventEmitter {
    * Runs `fn` holding the root's lock (ROOT/run/lock): one deploy, cutover or rollback at
    * a time per root, across processes; a second one is refused with BG_LOCKED at once.
    */
-  protected async locked<T>(action: string, fn: () => Promise<T>): Promise<T> {
-    const lock = await acquireLock(this.config.root, action);
-    if (action !== 'auto-rollback' && action !== 'reload') {
-      // Anything else that changes the colors changes what the watch would roll back to.
-      this.#operations++;
-      this.#watch.stop(`${action} started`);
-    }
-    const run = (async () => {
-      try {
-        return await fn();
-      } finally {
-        await lock.release();
-      }
-    })();
-    this.#running = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+  protected locked<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    return this.#lock.run(action, fn);
   }
 
   /**
@@ -394,16 +380,8 @@ export class Bgproxy extends EventEmitter {
   }
 
   /** Resolves once the operation holding the lock (if any) has ended, or after timeoutMs; true if it ended. */
-  async settled(timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([
-      this.#running.then(() => true),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    return ended;
+  settled(timeoutMs: number): Promise<boolean> {
+    return this.#lock.settled(timeoutMs);
   }
 
   /** Holds new live-host requests (see traffic/pause.ts); resolves once live has none in flight. */
@@ -610,15 +588,15 @@ export class Bgproxy extends EventEmitter {
    * it cannot go live again by accident.
    */
   async #autoRollback(color: Color, was: Color, reason: string): Promise<CutoverResult> {
-    const operations = this.#operations;
+    const operations = this.#lock.started;
     // A fast trip can come while the cutover that started the watch still holds the lock
     // (afterCutover, history): wait for it rather than be refused.
-    await this.#running;
+    await this.#lock.running;
     const back = await this.locked('auto-rollback', () =>
       this.#release(
         'auto-rollback',
         () => {
-          if (this.#operations !== operations) throw new BgError('BG_STATE', 'another operation ran since the watch tripped');
+          if (this.#lock.started !== operations) throw new BgError('BG_STATE', 'another operation ran since the watch tripped');
           if (this.#state.roles.live !== color) throw new BgError('BG_STATE', `${color} is no longer live; nothing to roll back`);
           return was;
         },
