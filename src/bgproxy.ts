@@ -12,12 +12,14 @@ import { type DeployHost, type DeployOptions, type DeployProgress, type DeployRe
 import { appendHistory, readHistory } from './deploy/history.js';
 import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
-import { type Roles, repairRoles, writeRoles } from './layout/roles.js';
+import { type Roles, repairRoles } from './layout/roles.js';
 import { droppedLines, type Logger, silentLogger } from './log.js';
 import { type DeployOutcome, OpsCounters } from './metrics/ops.js';
 import { createRegistry, type MetricsSource } from './metrics/registry.js';
 import { RequestCounts } from './metrics/requests.js';
-import { nginxCutover } from './nginx/cutover.js';
+import type { OpsContext, OpsState } from './ops/context.js';
+import * as op from './ops/index.js';
+import { OperationLock } from './ops/lock.js';
 import { bufferSettings } from './proxy/buffer/buffering.js';
 import type { ExchangeSettings } from './proxy/exchange.js';
 import type { Gate } from './proxy/gate.js';
@@ -25,20 +27,13 @@ import { createHandlers, type Handlers } from './proxy/proxy-server.js';
 import { Router } from './proxy/router.js';
 import type { Target } from './proxy/target.js';
 import { engineClock } from './proxy/upstream.js';
-import { runHook } from './release/hooks.js';
-import { newReport, type ReleaseAction } from './release/report.js';
-import { beforeSwitch, recorded, releaseProgress } from './release/steps.js';
 import { WatchKeeper } from './release/watch-keeper.js';
-import type { OpsContext, OpsState } from './ops/context.js';
-import * as op from './ops/index.js';
-import { OperationLock } from './ops/lock.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { TlsFront } from './tls/tls-front.js';
 import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
 import type { CanaryStatusResult, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
 import type { Registry } from 'prom-client';
-import { plural } from './words.js';
 
 export type { ReloadPlan } from './reload.js';
 export type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
@@ -133,6 +128,8 @@ export class Bgproxy extends EventEmitter {
       counters: this.ops,
       listenAddress: () => this.listenAddress,
       emit: (event, data) => this.emit(event, data),
+      locked: (action, fn) => this.locked(action, fn),
+      assertHealthy: (color) => this.assertHealthy(color),
     };
     this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
@@ -311,12 +308,7 @@ export class Bgproxy extends EventEmitter {
    * watchMs) starts the post-cutover watch.
    */
   cutover(opts: CutoverOptions = {}, onProgress?: (p: CutoverProgress) => void): Promise<CutoverResult> {
-    return this.locked('cutover', async () => {
-      const r = await this.#release('cutover', () => this.#state.roles.next, opts, onProgress);
-      // A canary to the color now live is complete: every live request goes there anyway.
-      await this.#traffic.endCanary('completed by cutover');
-      return r;
-    });
+    return op.cutover(this.#ctx, opts, onProgress);
   }
 
   /**
@@ -341,7 +333,7 @@ export class Bgproxy extends EventEmitter {
   rollback(opts: CutoverOptions = {}, onProgress?: (p: CutoverProgress) => void): Promise<CutoverResult> {
     return this.locked('rollback', async () => {
       if (this.#traffic.canaryColor !== null) return this.#endCanary();
-      return this.#release('rollback', () => this.#rollbackTarget(), opts, onProgress);
+      return op.release(this.#ctx, 'rollback', () => this.#rollbackTarget(), opts, onProgress);
     });
   }
 
@@ -472,7 +464,7 @@ export class Bgproxy extends EventEmitter {
       }
       if (!opts.cutover) return result;
       if (abort.signal.aborted) throw new BgError('BG_DEPLOY', `deploy into ${result.color} finished, but no cutover: ${String(abort.signal.reason)}`);
-      const cut = await this.#release('cutover', () => result.color, opts.watchMs === undefined ? {} : { watchMs: opts.watchMs }, onProgress);
+      const cut = await op.release(this.#ctx, 'cutover', () => result.color, opts.watchMs === undefined ? {} : { watchMs: opts.watchMs }, onProgress);
       return { ...result, cutover: cut };
     });
   }
@@ -497,92 +489,6 @@ export class Bgproxy extends EventEmitter {
   }
 
   /**
-   * One cutover, rollback or auto-rollback, top to bottom:
-   * validate -> beforeCutover hook and warm-up -> persist -> switch -> drain -> afterCutover -> watch.
-   * The caller holds the lock. Everything before the switch may fail and leaves live as it was.
-   */
-  async #release(
-    action: ReleaseAction,
-    pick: () => Color | Promise<Color>,
-    opts: CutoverOptions,
-    onProgress?: (p: CutoverProgress) => void,
-    reason?: string,
-  ): Promise<CutoverResult> {
-    const report = newReport(action);
-    if (reason) report.reason = reason;
-    this.#state.lastRelease = report;
-    const progress = releaseProgress(this.config, (p) => {
-      this.emit('cutover-progress', { ...p, action: report.action });
-      onProgress?.(p);
-    });
-    return recorded(this.config.root, this.log, report, () => this.#state.roles.next, async () => {
-      const color = await pick();
-      report.color = color;
-      if (color === this.#state.roles.live) throw new BgError('BG_STATE', `${color} is already live`);
-      if (!opts.force) await this.assertHealthy(color);
-      const watchMs = this.#watch.msFor(action, opts);
-      const commit = (await readRelease(this.config.root, color).catch(() => null))?.commit ?? null;
-
-      if (action === 'cutover') await beforeSwitch(this.config, color, commit, report, progress);
-      if (opts.gate) {
-        report.step = 'gate';
-        await opts.gate({ color, commit });
-      }
-      const baseline = this.#watch.baseline(color, this.#state.roles.live, opts);
-      report.step = 'switch';
-      const wasCommit = (await readRelease(this.config.root, this.#state.roles.live).catch(() => null))?.commit ?? null;
-      const r = { ...(await progress.step('switch', () => this.#switchTo(color, opts, action !== 'cutover'))), wasCommit };
-      this.#state.previous = { color: r.was, commit: wasCommit };
-      delete report.step;
-
-      const after = await progress.step('afterCutover', () =>
-        runHook(this.config, 'afterCutover', color, { commit, role: 'live', action, onLine: progress.line('afterCutover') }),
-      );
-      if (after) {
-        report.hooks.afterCutover = after;
-        // The switch stays: the new release is live and serving; only the hook's own work is missing.
-        if (!after.ok) this.log.error({ event: 'hook-failed', hook: 'afterCutover', color, error: after.error }, after.error ?? '');
-      }
-      const watch = watchMs > 0 ? this.#watch.start(color, r.was, watchMs, baseline) : null;
-      return {
-        ...r,
-        ...(report.hooks.beforeCutover || report.hooks.afterCutover ? { hooks: { ...report.hooks } } : {}),
-        ...(report.warmup ? { warmup: report.warmup } : {}),
-        ...(watch ? { watch } : {}),
-      };
-    });
-  }
-
-  /** Persist -> switch memory in one assignment -> drain what the old live color was serving. */
-  async #switchTo(color: Color, opts: CutoverOptions, rollback: boolean): Promise<CutoverResult> {
-    const started = performance.now();
-    const was = this.#state.roles.live;
-    if (this.config.mode === 'nginx') return this.#switchNginx(color, was, started, opts, rollback);
-    // Persist first: if the links cannot be written, memory is untouched and nothing moved.
-    const roles = Object.freeze(writeRoles(this.config.root, color));
-    const oldLive = this.#colors.target(was);
-    this.#state.roles = roles;
-    this.ops.switched(rollback);
-    const switchedAt = performance.timeOrigin + performance.now();
-    const inflightAtSwitch = oldLive.inflightAs('live');
-    this.log.info({ event: 'cutover', live: color, was, inflight: inflightAtSwitch }, `live: ${color} (was ${was})`);
-    const early: CutoverResult = { live: color, was, inflightAtSwitch, cutOff: 0, drainMs: 0, totalMs: 0, switchedAt };
-    this.emit('cutover', early);
-    const drainStart = performance.now();
-    const cutOff = await oldLive.drain(this.config.drainTimeoutMs, 'live');
-    const result: CutoverResult = {
-      ...early,
-      cutOff,
-      drainMs: Math.round(performance.now() - drainStart),
-      totalMs: Math.round(performance.now() - started),
-    };
-    this.ops.drained(result.drainMs, cutOff);
-    this.log.info({ event: 'drained', color: was, ...result }, `drained ${was}: ${plural(inflightAtSwitch, 'request')} in ${result.drainMs} ms`);
-    this.emit('drained', result);
-    return result;
-  }
-
-  /**
    * The watch tripped: a normal, drained, locked rollback to `was`, unless someone acted
    * since (then what to roll back to is theirs to say). The failed release is marked so
    * it cannot go live again by accident.
@@ -593,7 +499,7 @@ export class Bgproxy extends EventEmitter {
     // (afterCutover, history): wait for it rather than be refused.
     await this.#lock.running;
     const back = await this.locked('auto-rollback', () =>
-      this.#release(
+      op.release(this.#ctx, 
         'auto-rollback',
         () => {
           if (this.#lock.started !== operations) throw new BgError('BG_STATE', 'another operation ran since the watch tripped');
@@ -607,29 +513,6 @@ export class Bgproxy extends EventEmitter {
     );
     this.markFailed(color, `rolled back automatically: ${reason}`);
     return back;
-  }
-
-  /** nginx mode: nginx routes, so the switch is links + nginx -t + reload + verify (with restore). */
-  async #switchNginx(color: Color, was: Color, started: number, opts: CutoverOptions, rollback: boolean): Promise<CutoverResult> {
-    const r = await nginxCutover(this.config, { force: opts.force === true, logger: this.log });
-    this.#state.roles = Object.freeze({ live: r.live, next: r.was });
-    this.ops.switched(rollback);
-    this.ops.drained(r.oldWorkersMs ?? 0, r.oldWorkersLeft);
-    // nginx switched during its reload; this is when that reload was verified.
-    const switchedAt = performance.timeOrigin + performance.now();
-    const result: CutoverResult = {
-      live: color,
-      was,
-      inflightAtSwitch: 0,
-      cutOff: r.oldWorkersLeft,
-      drainMs: r.oldWorkersMs ?? 0,
-      totalMs: Math.round(performance.now() - started),
-      switchedAt,
-      nginx: { switchedMs: r.switchedMs, testMs: r.testMs, reloadMs: r.reloadMs, verifyMs: r.verifyMs, oldWorkersMs: r.oldWorkersMs },
-    };
-    this.emit('cutover', result);
-    this.emit('drained', result);
-    return result;
   }
 
   status(): Promise<Status> {

@@ -47,4 +47,7 @@ export interface OpsContext {
   listenAddress(): string | null;
   /** Bgproxy's events (see the class's doc comment). */
   emit(event: string, data: unknown): void;
+  /** Bgproxy's own methods (an operation calls them as the class did). */
+  locked<T>(action: string, fn: () => Promise<T>): Promise<T>;
+  assertHealthy(color: Color): Promise<void>;
 }

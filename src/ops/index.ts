@@ -1,2 +1,3 @@
 // The operations Bgproxy runs, one file each (Bgproxy keeps the state and the wiring).
 export { status } from './status.js';
+export { cutover, release } from './cutover.js';
