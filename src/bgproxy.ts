@@ -9,7 +9,6 @@ import path from 'node:path';
 import { Colors } from './colors.js';
 import { COLORS, type Color, type Config, otherColor, type Role } from './config.js';
 import { type DeployHost, type DeployOptions, type DeployProgress, type DeployResult, deploy } from './deploy/deploy.js';
-import { appendHistory, readHistory } from './deploy/history.js';
 import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
 import { type Roles, repairRoles } from './layout/roles.js';
@@ -31,7 +30,7 @@ import { WatchKeeper } from './release/watch-keeper.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { TlsFront } from './tls/tls-front.js';
-import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
+import { TrafficControls, type TrafficStatus } from './traffic/traffic.js';
 import type { CanaryStatusResult, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
 import type { Registry } from 'prom-client';
 
@@ -96,7 +95,7 @@ export class Bgproxy extends EventEmitter {
       emit: (event, data) => this.emit(event, data),
       target: (color) => this.#colors.target(color),
       supervisor: this.#colors.supervisor,
-      rollback: (color, was, reason) => this.#autoRollback(color, was, reason),
+      rollback: (color, was, reason) => op.autoRollback(this.#ctx, color, was, reason),
       onDrained: (fn) => {
         this.once('drained', fn);
         return () => this.off('drained', fn);
@@ -125,11 +124,13 @@ export class Bgproxy extends EventEmitter {
       traffic: this.#traffic,
       watch: this.#watch,
       tls: this.#tls,
+      lock: this.#lock,
       counters: this.ops,
       listenAddress: () => this.listenAddress,
       emit: (event, data) => this.emit(event, data),
       locked: (action, fn) => this.locked(action, fn),
       assertHealthy: (color) => this.assertHealthy(color),
+      markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
     };
     this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
@@ -331,31 +332,7 @@ export class Bgproxy extends EventEmitter {
 
   /** Makes the previous live color live again (a switch back with the health check; no beforeCutover, no warm-up); during a canary, ends it. */
   rollback(opts: CutoverOptions = {}, onProgress?: (p: CutoverProgress) => void): Promise<CutoverResult> {
-    return this.locked('rollback', async () => {
-      if (this.#traffic.canaryColor !== null) return this.#endCanary();
-      return op.release(this.#ctx, 'rollback', () => this.#rollbackTarget(), opts, onProgress);
-    });
-  }
-
-  /** Rollback during a canary: live keeps live, the canary color's live requests finish there. */
-  async #endCanary(): Promise<CutoverResult> {
-    const t0 = performance.now();
-    const ended = (await this.#traffic.endCanary('ended by rollback'))!;
-    const target = this.#colors.target(ended.color);
-    const inflightAtSwitch = target.inflightAs('live');
-    this.ops.rollbacks++;
-    const cutOff = await target.drain(this.config.drainTimeoutMs, 'live');
-    const drainMs = Math.round(performance.now() - t0);
-    this.ops.drained(drainMs, cutOff);
-    await appendHistory(this.config.root, {
-      action: 'rollback',
-      color: this.#state.roles.live,
-      result: 'ok',
-      durationMs: drainMs,
-      was: ended.color,
-      message: `canary of ${percentOf(ended.share)}% to ${ended.color} ended`,
-    });
-    return { live: this.#state.roles.live, was: ended.color, inflightAtSwitch, cutOff, drainMs, totalMs: drainMs, canaryEnded: true };
+    return op.rollback(this.#ctx, opts, onProgress);
   }
 
   /**
@@ -396,43 +373,6 @@ export class Bgproxy extends EventEmitter {
   /** Live hosts answer 503 + Retry-After with ROOT/maintenance.html while on; persisted in ROOT/traffic.json. */
   maintenance(on: boolean, retryAfterS?: number): Promise<TrafficStatus['maintenance']> {
     return this.#traffic.maintenance(on, retryAfterS);
-  }
-
-  /**
-   * The color that was live before the last switch, if it still holds the release it
-   * served then: a deploy into it since would make a "rollback" put untested code live.
-   */
-  async #rollbackTarget(): Promise<Color> {
-    const prev = this.#state.previous ?? (await this.#previousFromHistory());
-    const back = prev?.color ?? this.#state.roles.next;
-    if (back === this.#state.roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
-    if (!prev && !(await readRelease(this.config.root, back).catch(() => null))) {
-      // No earlier switch and nothing deployed there: a "rollback" (even --force) would put an empty color live.
-      throw new BgError('BG_STATE', `nothing to roll back to: no earlier release was live, and ${back} holds no release`);
-    }
-    if (prev?.commit) {
-      const now = (await readRelease(this.config.root, back).catch(() => null))?.commit ?? null;
-      if (now !== prev.commit) {
-        const was = prev.commit.slice(0, 7);
-        throw new BgError(
-          'BG_STATE',
-          `the previous release ${was} is no longer on ${back} (it now holds ${now ? now.slice(0, 7) : 'nothing'}, deployed since); make that live with bgproxy cutover, or deploy ${was} again`,
-        );
-      }
-    }
-    return back;
-  }
-
-  /** After a restart of serve: the last successful switch in ROOT/history.jsonl, if it led to the current roles. */
-  async #previousFromHistory(): Promise<{ color: Color; commit: string | null } | null> {
-    const entries = await readHistory(this.config.root, 200).catch(() => []);
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const e = entries[i]!;
-      if (e.result !== 'ok' || !['cutover', 'rollback', 'auto-rollback'].includes(e.action)) continue;
-      if (e.color !== this.#state.roles.live || (e.was !== 'blue' && e.was !== 'green')) return null;
-      return { color: e.was, commit: typeof e.wasCommit === 'string' ? e.wasCommit : null };
-    }
-    return null;
   }
 
   /** Deploys a commit into the next color (see deploy/deploy.ts); with cutover, makes it live once healthy. */
@@ -486,33 +426,6 @@ export class Bgproxy extends EventEmitter {
         this.log.warn({ color }, `no app.start: restart the ${color} app yourself to run the new release`);
       },
     };
-  }
-
-  /**
-   * The watch tripped: a normal, drained, locked rollback to `was`, unless someone acted
-   * since (then what to roll back to is theirs to say). The failed release is marked so
-   * it cannot go live again by accident.
-   */
-  async #autoRollback(color: Color, was: Color, reason: string): Promise<CutoverResult> {
-    const operations = this.#lock.started;
-    // A fast trip can come while the cutover that started the watch still holds the lock
-    // (afterCutover, history): wait for it rather than be refused.
-    await this.#lock.running;
-    const back = await this.locked('auto-rollback', () =>
-      op.release(this.#ctx, 
-        'auto-rollback',
-        () => {
-          if (this.#lock.started !== operations) throw new BgError('BG_STATE', 'another operation ran since the watch tripped');
-          if (this.#state.roles.live !== color) throw new BgError('BG_STATE', `${color} is no longer live; nothing to roll back`);
-          return was;
-        },
-        {},
-        undefined,
-        reason,
-      ),
-    );
-    this.markFailed(color, `rolled back automatically: ${reason}`);
-    return back;
   }
 
   status(): Promise<Status> {

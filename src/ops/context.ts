@@ -11,6 +11,7 @@ import type { ReleaseReport } from '../release/report.js';
 import type { WatchKeeper } from '../release/watch-keeper.js';
 import type { TlsFront } from '../tls/tls-front.js';
 import type { TrafficControls } from '../traffic/traffic.js';
+import type { OperationLock } from './lock.js';
 
 /** The deploy running now: what status shows, and how stop or `deploy --cancel` ends it. */
 export interface DeployRun {
@@ -41,6 +42,7 @@ export interface OpsContext {
   traffic: TrafficControls;
   watch: WatchKeeper;
   tls: TlsFront | null;
+  lock: OperationLock;
   /** Switches, rollbacks, deploys, drains (Bgproxy's public `ops`). */
   counters: OpsCounters;
   /** The proxy's own listener once serve listens (Bgproxy's public `listenAddress`). */
@@ -50,4 +52,5 @@ export interface OpsContext {
   /** Bgproxy's own methods (an operation calls them as the class did). */
   locked<T>(action: string, fn: () => Promise<T>): Promise<T>;
   assertHealthy(color: Color): Promise<void>;
+  markFailed(color: Color, reason: string | null, opts?: { running?: boolean }): void;
 }

@@ -1,3 +1,4 @@
 // The operations Bgproxy runs, one file each (Bgproxy keeps the state and the wiring).
 export { status } from './status.js';
 export { cutover, release } from './cutover.js';
+export { autoRollback, rollback } from './rollback.js';
