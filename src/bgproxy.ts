@@ -319,15 +319,7 @@ export class Bgproxy extends EventEmitter {
    * rate on next ends it by itself.
    */
   canary(percent: number, opts: CutoverOptions = {}): Promise<CanaryStatusResult> {
-    return this.locked('canary', async () => {
-      const share = Math.round(percent * 100);
-      if (!(share >= 1 && share <= 9999)) throw new BgError('BG_USAGE', `a canary share is above 0% and below 100%, got ${percent}%`);
-      if (this.config.mode === 'nginx') throw new BgError('BG_USAGE', 'a canary needs proxy mode: in nginx mode nginx routes the requests, not bgproxy');
-      const color = this.#state.roles.next;
-      if (!opts.force) await this.assertHealthy(color);
-      const watchMs = opts.watchMs ?? this.config.watch.watchMs;
-      return { canary: await this.#traffic.startCanary(share, watchMs) };
-    });
+    return op.canary(this.#ctx, percent, opts);
   }
 
   /** Makes the previous live color live again (a switch back with the health check; no beforeCutover, no warm-up); during a canary, ends it. */

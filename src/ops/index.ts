@@ -2,3 +2,4 @@
 export { status } from './status.js';
 export { cutover, release } from './cutover.js';
 export { autoRollback, rollback } from './rollback.js';
+export { canary } from './canary.js';
