@@ -8,12 +8,12 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import { Colors } from './colors.js';
 import { COLORS, type Color, type Config, otherColor, type Role } from './config.js';
-import { type DeployHost, type DeployOptions, type DeployProgress, type DeployResult, deploy } from './deploy/deploy.js';
+import type { DeployOptions, DeployProgress, DeployResult } from './deploy/deploy.js';
 import { readRelease } from './deploy/release.js';
 import { BgError } from './errors.js';
 import { type Roles, repairRoles } from './layout/roles.js';
 import { droppedLines, type Logger, silentLogger } from './log.js';
-import { type DeployOutcome, OpsCounters } from './metrics/ops.js';
+import { OpsCounters } from './metrics/ops.js';
 import { createRegistry, type MetricsSource } from './metrics/registry.js';
 import { RequestCounts } from './metrics/requests.js';
 import type { OpsContext, OpsState } from './ops/context.js';
@@ -131,6 +131,7 @@ export class Bgproxy extends EventEmitter {
       locked: (action, fn) => this.locked(action, fn),
       assertHealthy: (color) => this.assertHealthy(color),
       markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
+      restartColor: (color) => this.restartColor(color),
     };
     this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
@@ -333,11 +334,7 @@ export class Bgproxy extends EventEmitter {
    * Returns what was interrupted, or null when no deploy runs.
    */
   interruptDeploy(reason: string): { color: Color; commit: string | null; step: string } | null {
-    const d = this.#state.deploying;
-    if (!d || d.abort.signal.aborted) return null;
-    this.log.warn({ event: 'deploy-interrupted', color: d.color, step: d.step, reason }, `interrupting the deploy into ${d.color} (${d.step}): ${reason}`);
-    d.abort.abort(reason);
-    return { color: d.color, commit: d.commit, step: d.step };
+    return op.interruptDeploy(this.#ctx, reason);
   }
 
   /** Resolves once the operation holding the lock (if any) has ended, or after timeoutMs; true if it ended. */
@@ -372,52 +369,7 @@ export class Bgproxy extends EventEmitter {
     opts: DeployOptions & { cutover?: boolean; watchMs?: number } = {},
     onProgress?: (p: DeployProgress) => void,
   ): Promise<DeployResult & { cutover?: CutoverResult }> {
-    return this.locked('deploy', async () => {
-      const canary = this.#traffic.canaryColor;
-      if (canary !== null) {
-        throw new BgError('BG_STATE', `a canary sends live traffic to ${canary}, the color a deploy would replace: complete it (bgproxy cutover) or end it (bgproxy rollback) first`);
-      }
-      const abort = new AbortController();
-      const run = { abort, color: this.#state.roles.next, commit: null as string | null, step: 'start', startedAt: Date.now() };
-      this.#state.deploying = run;
-      let outcome: DeployOutcome = 'failed';
-      let result: DeployResult;
-      try {
-        result = await deploy(this.#deployHost(), { ...opts, signal: abort.signal }, (p) => {
-          if (p.phase === 'start') run.step = p.step;
-          if (p.commit) run.commit = p.commit;
-          this.emit('deploy-progress', p);
-          onProgress?.(p);
-        });
-        outcome = result.noop ? 'noop' : 'ok';
-      } finally {
-        this.#state.deploying = null;
-        this.ops.deploys[outcome]++;
-      }
-      if (!opts.cutover) return result;
-      if (abort.signal.aborted) throw new BgError('BG_DEPLOY', `deploy into ${result.color} finished, but no cutover: ${String(abort.signal.reason)}`);
-      const cut = await op.release(this.#ctx, 'cutover', () => result.color, opts.watchMs === undefined ? {} : { watchMs: opts.watchMs }, onProgress);
-      return { ...result, cutover: cut };
-    });
-  }
-
-  #deployHost(): DeployHost {
-    return {
-      config: this.config,
-      log: this.log,
-      nextColor: () => this.#state.roles.next,
-      listenPort: () => (this.listenAddress ? Number(this.listenAddress.slice(this.listenAddress.lastIndexOf(':') + 1)) : null),
-      markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
-      isHealthy: (color) => this.#colors.isHealthy(color),
-      restartForRelease: async (color) => {
-        if (this.supervisor) {
-          await this.restartColor(color);
-          return;
-        }
-        // Apps started another way: bgproxy cannot restart them; it can only check.
-        this.log.warn({ color }, `no app.start: restart the ${color} app yourself to run the new release`);
-      },
-    };
+    return op.deploy(this.#ctx, opts, onProgress);
   }
 
   status(): Promise<Status> {

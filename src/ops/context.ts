@@ -53,4 +53,5 @@ export interface OpsContext {
   locked<T>(action: string, fn: () => Promise<T>): Promise<T>;
   assertHealthy(color: Color): Promise<void>;
   markFailed(color: Color, reason: string | null, opts?: { running?: boolean }): void;
+  restartColor(color: Color): Promise<unknown>;
 }

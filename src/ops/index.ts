@@ -3,3 +3,4 @@ export { status } from './status.js';
 export { cutover, release } from './cutover.js';
 export { autoRollback, rollback } from './rollback.js';
 export { canary } from './canary.js';
+export { deploy, interruptDeploy } from './deploy.js';
