@@ -2,15 +2,11 @@
 // that change which color is live. One instance per root; `serve` and embedding hosts
 // both use it.
 import { EventEmitter } from 'node:events';
-import { readdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import path from 'node:path';
 import { Colors } from './colors.js';
 import { COLORS, type Color, type Config, otherColor, type Role } from './config.js';
 import type { DeployOptions, DeployProgress, DeployResult } from './deploy/deploy.js';
-import { readRelease } from './deploy/release.js';
-import { BgError } from './errors.js';
 import { type Roles, repairRoles } from './layout/roles.js';
 import { droppedLines, type Logger, silentLogger } from './log.js';
 import { OpsCounters } from './metrics/ops.js';
@@ -132,6 +128,7 @@ export class Bgproxy extends EventEmitter {
       assertHealthy: (color) => this.assertHealthy(color),
       markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
       restartColor: (color) => this.restartColor(color),
+      roleOf: (color) => this.roleOf(color),
     };
     this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
@@ -270,14 +267,8 @@ export class Bgproxy extends EventEmitter {
   }
 
   /** Drains `color`, stops its app and starts it again; requests meanwhile are held. */
-  async restartColor(color: Color): Promise<{ cutOff: number; drainMs: number }> {
-    const dir = path.join(this.config.root, color, 'repo', this.config.app.dir);
-    const entries = await readdir(dir).catch(() => []);
-    if (entries.length === 0 && !(await readRelease(this.config.root, color).catch(() => null))) {
-      // Nothing deployed and nothing placed there: starting the app would only fail in an empty directory.
-      throw new BgError('BG_STATE', `${color} has no release (${dir} is empty): deploy one first (bgproxy deploy)`);
-    }
-    return this.#colors.restart(color, this.roleOf(color));
+  restartColor(color: Color): Promise<{ cutOff: number; drainMs: number }> {
+    return op.restartColor(this.#ctx, color);
   }
 
   /** Throws BG_UNHEALTHY unless `color` is fit to go live and answers its health path now. */

@@ -3,7 +3,7 @@
 // for its life, so each operation can read top to bottom in a file of its own while the class
 // keeps the state and the wiring.
 import type { Colors } from '../colors.js';
-import type { Color, ConfigSource } from '../config.js';
+import type { Color, ConfigSource, Role } from '../config.js';
 import type { Roles } from '../layout/roles.js';
 import type { Logger } from '../log.js';
 import type { OpsCounters } from '../metrics/ops.js';
@@ -54,4 +54,5 @@ export interface OpsContext {
   assertHealthy(color: Color): Promise<void>;
   markFailed(color: Color, reason: string | null, opts?: { running?: boolean }): void;
   restartColor(color: Color): Promise<unknown>;
+  roleOf(color: Color): Role;
 }

@@ -4,3 +4,4 @@ export { cutover, release } from './cutover.js';
 export { autoRollback, rollback } from './rollback.js';
 export { canary } from './canary.js';
 export { deploy, interruptDeploy } from './deploy.js';
+export { restartColor } from './restart.js';
