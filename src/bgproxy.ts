@@ -1,6 +1,8 @@
-// The running bgproxy: roles, the two targets, the request handlers, and the operations
-// that change which color is live. One instance per root; `serve` and embedding hosts
-// both use it.
+// The running bgproxy: the state (roles, the last release, the deploy running), the parts
+// (colors, traffic controls, watch, TLS, request handlers) and their wiring, reload included.
+// Each operation (deploy, cutover, rollback, canary, restart, status) reads top to bottom in
+// a file of its own in src/ops, called with this instance's OpsContext. One instance per root;
+// `serve` and embedding hosts both use it.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
