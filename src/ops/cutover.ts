@@ -3,7 +3,7 @@
 // beforeCutover hook and warm-up -> gate -> switch (ops/switch.ts) -> afterCutover -> watch,
 // recorded in ROOT/history.jsonl either way.
 import type { Color } from '../config.js';
-import { readRelease } from '../deploy/release.js';
+import { releasedCommit } from '../deploy/release.js';
 import { BgError } from '../errors.js';
 import { runHook } from '../release/hooks.js';
 import { newReport, type ReleaseAction } from '../release/report.js';
@@ -52,7 +52,7 @@ export async function release(
     if (color === ctx.state.roles.live) throw new BgError('BG_STATE', `${color} is already live`);
     if (!opts.force) await ctx.assertHealthy(color);
     const watchMs = ctx.watch.msFor(action, opts);
-    const commit = (await readRelease(ctx.config().root, color).catch(() => null))?.commit ?? null;
+    const commit = await releasedCommit(ctx.config().root, color);
 
     if (action === 'cutover') await beforeSwitch(ctx.config(), color, commit, report, progress);
     if (opts.gate) {
@@ -61,7 +61,7 @@ export async function release(
     }
     const baseline = ctx.watch.baseline(color, ctx.state.roles.live, opts);
     report.step = 'switch';
-    const wasCommit = (await readRelease(ctx.config().root, ctx.state.roles.live).catch(() => null))?.commit ?? null;
+    const wasCommit = await releasedCommit(ctx.config().root, ctx.state.roles.live);
     const r = { ...(await progress.step('switch', () => switchTo(ctx, color, opts, action !== 'cutover'))), wasCommit };
     ctx.state.previous = { color: r.was, commit: wasCommit };
     delete report.step;

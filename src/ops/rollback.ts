@@ -4,7 +4,7 @@
 // by itself when it trips.
 import type { Color } from '../config.js';
 import { appendHistory, readHistory } from '../deploy/history.js';
-import { readRelease } from '../deploy/release.js';
+import { releasedCommit } from '../deploy/release.js';
 import { BgError } from '../errors.js';
 import { percentOf } from '../traffic/traffic.js';
 import type { CutoverOptions, CutoverProgress, CutoverResult } from '../types.js';
@@ -48,12 +48,12 @@ async function rollbackTarget(ctx: OpsContext): Promise<Color> {
   const prev = ctx.state.previous ?? (await previousFromHistory(ctx));
   const back = prev?.color ?? ctx.state.roles.next;
   if (back === ctx.state.roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
-  if (!prev && !(await readRelease(ctx.config().root, back).catch(() => null))) {
+  if (!prev && (await releasedCommit(ctx.config().root, back)) === null) {
     // No earlier switch and nothing deployed there: a "rollback" (even --force) would put an empty color live.
     throw new BgError('BG_STATE', `nothing to roll back to: no earlier release was live, and ${back} holds no release`);
   }
   if (prev?.commit) {
-    const now = (await readRelease(ctx.config().root, back).catch(() => null))?.commit ?? null;
+    const now = await releasedCommit(ctx.config().root, back);
     if (now !== prev.commit) {
       const was = prev.commit.slice(0, 7);
       throw new BgError(
