@@ -35,16 +35,16 @@ export interface OpsState {
 
 export interface OpsContext {
   /** The config in force now (a reload replaces it). */
-  config: ConfigSource;
-  log: Logger;
-  state: OpsState;
-  colors: Colors;
-  traffic: TrafficControls;
-  watch: WatchKeeper;
-  tls: TlsFront | null;
-  lock: OperationLock;
+  readonly config: ConfigSource;
+  readonly log: Logger;
+  readonly state: OpsState;
+  readonly colors: Colors;
+  readonly traffic: TrafficControls;
+  readonly watch: WatchKeeper;
+  readonly tls: TlsFront | null;
+  readonly lock: OperationLock;
   /** Switches, rollbacks, deploys, drains (Bgproxy's public `ops`). */
-  counters: OpsCounters;
+  readonly counters: OpsCounters;
   /** The proxy's own listener once serve listens (Bgproxy's public `listenAddress`). */
   listenAddress(): string | null;
   /** Bgproxy's events (see the class's doc comment). */
