@@ -1,8 +1,8 @@
 // The running bgproxy: the state (roles, the last release, the deploy running), the parts
 // (colors, traffic controls, watch, TLS, request handlers) and their wiring, reload included.
-// Each operation (deploy, cutover, rollback, canary, restart, status) reads top to bottom in
-// a file of its own in src/ops, called with this instance's OpsContext. One instance per root;
-// `serve` and embedding hosts both use it.
+// Each operation (deploy, cutover, rollback, canary, restart, stop, status) reads top to
+// bottom in a file of its own in src/ops, called with this instance's OpsContext. One
+// instance per root; `serve` and embedding hosts both use it.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -265,7 +265,7 @@ export class Bgproxy extends EventEmitter {
 
   /** Drains `color` and stops its app; the live color only with force. */
   stopColor(color: Color, opts: { force?: boolean } = {}): Promise<{ cutOff: number; killed: boolean; drainMs: number }> {
-    return this.#colors.stop(color, { live: this.#state.roles.live === color, force: opts.force === true });
+    return op.stopColor(this.#ctx, color, opts);
   }
 
   /** Drains `color`, stops its app and starts it again; requests meanwhile are held. */
@@ -371,11 +371,7 @@ export class Bgproxy extends EventEmitter {
 
   /** Waits for in-flight requests on both colors (bounded), stops the apps, drops the pools. */
   async close(timeoutMs = this.config.drainTimeoutMs): Promise<void> {
-    this.#watch.stop('shutting down');
-    this.#traffic.close();
-    this.#tls?.close();
-    // The proxy has stopped accepting: let what runs finish, then stop the apps drained.
-    await this.#colors.close(timeoutMs);
+    await op.stop(this.#ctx, timeoutMs);
     this.#handlers.flush();
     if (this.#tick) clearInterval(this.#tick);
     this.#tick = null;

@@ -5,3 +5,4 @@ export { deploy, interruptDeploy } from './deploy.js';
 export { restartColor } from './restart.js';
 export { autoRollback, rollback } from './rollback.js';
 export { status } from './status.js';
+export { stop, stopColor } from './stop.js';
