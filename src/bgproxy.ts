@@ -1,24 +1,22 @@
-// The running bgproxy: roles, the two targets, the request handlers, and the operations
-// that change which color is live. One instance per root; `serve` and embedding hosts
-// both use it.
+// The running bgproxy: the state (roles, the last release, the deploy running), the parts
+// (colors, traffic controls, watch, TLS, request handlers) and their wiring, reload included.
+// Each operation (deploy, cutover, rollback, canary, restart, stop, status) reads top to
+// bottom in a file of its own in src/ops, called with this instance's OpsContext. One
+// instance per root; `serve` and embedding hosts both use it.
 import { EventEmitter } from 'node:events';
-import { readdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import path from 'node:path';
 import { Colors } from './colors.js';
 import { COLORS, type Color, type Config, otherColor, type Role } from './config.js';
-import { type DeployHost, type DeployOptions, type DeployProgress, type DeployResult, deploy } from './deploy/deploy.js';
-import { appendHistory, readHistory } from './deploy/history.js';
-import { acquireLock } from './deploy/lock.js';
-import { readRelease } from './deploy/release.js';
-import { BgError } from './errors.js';
-import { type Roles, repairRoles, writeRoles } from './layout/roles.js';
+import type { DeployOptions, DeployProgress, DeployResult } from './deploy/deploy.js';
+import { type Roles, repairRoles } from './layout/roles.js';
 import { droppedLines, type Logger, silentLogger } from './log.js';
-import { type DeployOutcome, OpsCounters } from './metrics/ops.js';
+import { OpsCounters } from './metrics/ops.js';
 import { createRegistry, type MetricsSource } from './metrics/registry.js';
 import { RequestCounts } from './metrics/requests.js';
-import { nginxCutover } from './nginx/cutover.js';
+import type { OpsContext, OpsState } from './ops/context.js';
+import * as op from './ops/index.js';
+import { OperationLock } from './ops/lock.js';
 import { bufferSettings } from './proxy/buffer/buffering.js';
 import type { ExchangeSettings } from './proxy/exchange.js';
 import type { Gate } from './proxy/gate.js';
@@ -26,18 +24,13 @@ import { createHandlers, type Handlers } from './proxy/proxy-server.js';
 import { Router } from './proxy/router.js';
 import type { Target } from './proxy/target.js';
 import { engineClock } from './proxy/upstream.js';
-import { runHook } from './release/hooks.js';
-import { newReport, type ReleaseAction, type ReleaseReport } from './release/report.js';
-import { beforeSwitch, recorded, releaseProgress } from './release/steps.js';
 import { WatchKeeper } from './release/watch-keeper.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { TlsFront } from './tls/tls-front.js';
-import { percentOf, TrafficControls, type TrafficStatus } from './traffic/traffic.js';
-import type { CanaryStatusResult, ColorStatus, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
+import { TrafficControls, type TrafficStatus } from './traffic/traffic.js';
+import type { CanaryStatusResult, CutoverOptions, CutoverProgress, CutoverResult, Status } from './types.js';
 import type { Registry } from 'prom-client';
-import { VERSION } from './version.js';
-import { plural } from './words.js';
 
 export type { ReloadPlan } from './reload.js';
 export type { CanaryStatus, TrafficStatus } from './traffic/traffic.js';
@@ -59,23 +52,21 @@ export interface BgproxyOptions {
 export class Bgproxy extends EventEmitter {
   #config: Readonly<Config>;
   readonly log: Logger;
-  #roles: Readonly<Roles>;
+  /** Roles, the previous live color, the last release, the deploy running: what operations change (ops/context.ts). */
+  readonly #state: OpsState;
+  /** What each operation in src/ops gets from this instance. */
+  readonly #ctx: OpsContext;
   /** Read by every exchange: a reload changes these in place. */
   readonly #exchange: ExchangeSettings;
   readonly #handlers: Handlers;
   #tick: NodeJS.Timeout | null = null;
   /** Asked in order before each request is forwarded (TLS, traffic controls); see proxy/gate.ts. */
   readonly #gates: Gate[] = [];
-  /** The live color before the last cutover, for rollback. */
-  #previous: { color: Color; commit: string | null } | null = null;
   listenAddress: string | null = null;
   readonly #colors: Colors;
-  /** The last cutover/rollback's report, for status. */
-  #lastRelease: ReleaseReport | null = null;
   readonly #watch: WatchKeeper;
-  /** Locked operations started (auto-rollbacks aside), and the one holding the lock now. */
-  #operations = 0;
-  #running: Promise<void> = Promise.resolve();
+  /** One deploy, cutover, rollback... at a time per root (ops/lock.ts). */
+  readonly #lock: OperationLock;
   /** Access rules, maintenance, pause and the canary split (src/traffic). */
   readonly #traffic: TrafficControls;
   readonly #tls: TlsFront | null;
@@ -84,8 +75,6 @@ export class Bgproxy extends EventEmitter {
   /** Per-request counts, only when metrics are on (config.metrics). */
   readonly #requests: RequestCounts | null;
   #registry: Registry | null = null;
-  /** The deploy running now: what status shows, and how stop or `deploy --cancel` ends it. */
-  #deploying: { abort: AbortController; color: Color; commit: string | null; step: string; startedAt: number } | null = null;
 
   constructor(opts: BgproxyOptions) {
     super();
@@ -93,7 +82,7 @@ export class Bgproxy extends EventEmitter {
     this.log = opts.logger ?? silentLogger();
     const repair = repairRoles(this.config.root);
     if (repair.repaired) this.log.warn({ event: 'repair', detail: repair.repaired }, `roles repaired: ${repair.repaired}`);
-    this.#roles = Object.freeze(repair.roles);
+    this.#state = { roles: Object.freeze(repair.roles), previous: null, lastRelease: null, deploying: null };
     // HTTPS: its gates come first (the ACME challenge before any other policy).
     this.#tls = this.config.tls && this.config.mode === 'proxy' ? new TlsFront(this.config, this.log) : null;
     if (this.#tls) this.#gates.push(...this.#tls.gates);
@@ -104,23 +93,45 @@ export class Bgproxy extends EventEmitter {
       emit: (event, data) => this.emit(event, data),
       target: (color) => this.#colors.target(color),
       supervisor: this.#colors.supervisor,
-      rollback: (color, was, reason) => this.#autoRollback(color, was, reason),
+      rollback: (color, was, reason) => op.autoRollback(this.#ctx, color, was, reason),
       onDrained: (fn) => {
         this.once('drained', fn);
         return () => this.off('drained', fn);
       },
     });
+    this.#lock = new OperationLock(
+      () => this.#config,
+      (action) => this.#watch.stop(`${action} started`),
+    );
     this.#traffic = new TrafficControls({
       config: () => this.#config,
       log: this.log.child({ component: 'traffic' }),
-      roles: () => this.#roles,
+      roles: () => this.#state.roles,
       target: (color) => this.#colors.target(color),
       supervisor: this.#colors.supervisor,
       markFailed: (color, reason) => this.markFailed(color, reason),
     });
     this.#gates.push(...this.#traffic.gates);
     // Last: a request the traffic controls let through to a color whose app could not start.
-    this.#gates.push(this.#colors.gate((role) => this.#roles[role]));
+    this.#gates.push(this.#colors.gate((role) => this.#state.roles[role]));
+    this.#ctx = {
+      config: () => this.#config,
+      log: this.log,
+      state: this.#state,
+      colors: this.#colors,
+      traffic: this.#traffic,
+      watch: this.#watch,
+      tls: this.#tls,
+      lock: this.#lock,
+      counters: this.ops,
+      listenAddress: () => this.listenAddress,
+      emit: (event, data) => this.emit(event, data),
+      locked: (action, fn) => this.locked(action, fn),
+      assertHealthy: (color) => this.assertHealthy(color),
+      markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
+      restartColor: (color) => this.restartColor(color),
+      roleOf: (color) => this.roleOf(color),
+    };
     this.#exchange = {
       upstreamTimeoutMs: this.config.upstreamTimeoutMs,
       holdMs: this.config.holdMs,
@@ -133,7 +144,7 @@ export class Bgproxy extends EventEmitter {
     this.#schedule();
     this.#requests = this.config.metrics ? new RequestCounts() : null;
     const table = {
-      targetFor: (role: Role): Target => this.#colors.target(this.#roles[role]),
+      targetFor: (role: Role): Target => this.#colors.target(this.#state.roles[role]),
       targetOf: (color: Color): Target => this.#colors.target(color),
     };
     this.#handlers = createHandlers({
@@ -163,7 +174,7 @@ export class Bgproxy extends EventEmitter {
     return {
       requests,
       ops: this.ops,
-      live: () => this.#roles.live,
+      live: () => this.#state.roles.live,
       target: (color) => this.#colors.target(color),
       app: (color) => {
         const sup = this.#colors.supervisor;
@@ -187,7 +198,7 @@ export class Bgproxy extends EventEmitter {
   }
 
   get roles(): Readonly<Roles> {
-    return this.#roles;
+    return this.#state.roles;
   }
 
   /**
@@ -254,18 +265,12 @@ export class Bgproxy extends EventEmitter {
 
   /** Drains `color` and stops its app; the live color only with force. */
   stopColor(color: Color, opts: { force?: boolean } = {}): Promise<{ cutOff: number; killed: boolean; drainMs: number }> {
-    return this.#colors.stop(color, { live: this.#roles.live === color, force: opts.force === true });
+    return op.stopColor(this.#ctx, color, opts);
   }
 
   /** Drains `color`, stops its app and starts it again; requests meanwhile are held. */
-  async restartColor(color: Color): Promise<{ cutOff: number; drainMs: number }> {
-    const dir = path.join(this.config.root, color, 'repo', this.config.app.dir);
-    const entries = await readdir(dir).catch(() => []);
-    if (entries.length === 0 && !(await readRelease(this.config.root, color).catch(() => null))) {
-      // Nothing deployed and nothing placed there: starting the app would only fail in an empty directory.
-      throw new BgError('BG_STATE', `${color} has no release (${dir} is empty): deploy one first (bgproxy deploy)`);
-    }
-    return this.#colors.restart(color, this.roleOf(color));
+  restartColor(color: Color): Promise<{ cutOff: number; drainMs: number }> {
+    return op.restartColor(this.#ctx, color);
   }
 
   /** Throws BG_UNHEALTHY unless `color` is fit to go live and answers its health path now. */
@@ -288,25 +293,8 @@ export class Bgproxy extends EventEmitter {
    * Runs `fn` holding the root's lock (ROOT/run/lock): one deploy, cutover or rollback at
    * a time per root, across processes; a second one is refused with BG_LOCKED at once.
    */
-  protected async locked<T>(action: string, fn: () => Promise<T>): Promise<T> {
-    const lock = await acquireLock(this.config.root, action);
-    if (action !== 'auto-rollback' && action !== 'reload') {
-      // Anything else that changes the colors changes what the watch would roll back to.
-      this.#operations++;
-      this.#watch.stop(`${action} started`);
-    }
-    const run = (async () => {
-      try {
-        return await fn();
-      } finally {
-        await lock.release();
-      }
-    })();
-    this.#running = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+  protected locked<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    return this.#lock.run(action, fn);
   }
 
   /**
@@ -315,12 +303,7 @@ export class Bgproxy extends EventEmitter {
    * watchMs) starts the post-cutover watch.
    */
   cutover(opts: CutoverOptions = {}, onProgress?: (p: CutoverProgress) => void): Promise<CutoverResult> {
-    return this.locked('cutover', async () => {
-      const r = await this.#release('cutover', () => this.#roles.next, opts, onProgress);
-      // A canary to the color now live is complete: every live request goes there anyway.
-      await this.#traffic.endCanary('completed by cutover');
-      return r;
-    });
+    return op.cutover(this.#ctx, opts, onProgress);
   }
 
   /**
@@ -330,44 +313,12 @@ export class Bgproxy extends EventEmitter {
    * rate on next ends it by itself.
    */
   canary(percent: number, opts: CutoverOptions = {}): Promise<CanaryStatusResult> {
-    return this.locked('canary', async () => {
-      const share = Math.round(percent * 100);
-      if (!(share >= 1 && share <= 9999)) throw new BgError('BG_USAGE', `a canary share is above 0% and below 100%, got ${percent}%`);
-      if (this.config.mode === 'nginx') throw new BgError('BG_USAGE', 'a canary needs proxy mode: in nginx mode nginx routes the requests, not bgproxy');
-      const color = this.#roles.next;
-      if (!opts.force) await this.assertHealthy(color);
-      const watchMs = opts.watchMs ?? this.config.watch.watchMs;
-      return { canary: await this.#traffic.startCanary(share, watchMs) };
-    });
+    return op.canary(this.#ctx, percent, opts);
   }
 
   /** Makes the previous live color live again (a switch back with the health check; no beforeCutover, no warm-up); during a canary, ends it. */
   rollback(opts: CutoverOptions = {}, onProgress?: (p: CutoverProgress) => void): Promise<CutoverResult> {
-    return this.locked('rollback', async () => {
-      if (this.#traffic.canaryColor !== null) return this.#endCanary();
-      return this.#release('rollback', () => this.#rollbackTarget(), opts, onProgress);
-    });
-  }
-
-  /** Rollback during a canary: live keeps live, the canary color's live requests finish there. */
-  async #endCanary(): Promise<CutoverResult> {
-    const t0 = performance.now();
-    const ended = (await this.#traffic.endCanary('ended by rollback'))!;
-    const target = this.#colors.target(ended.color);
-    const inflightAtSwitch = target.inflightAs('live');
-    this.ops.rollbacks++;
-    const cutOff = await target.drain(this.config.drainTimeoutMs, 'live');
-    const drainMs = Math.round(performance.now() - t0);
-    this.ops.drained(drainMs, cutOff);
-    await appendHistory(this.config.root, {
-      action: 'rollback',
-      color: this.#roles.live,
-      result: 'ok',
-      durationMs: drainMs,
-      was: ended.color,
-      message: `canary of ${percentOf(ended.share)}% to ${ended.color} ended`,
-    });
-    return { live: this.#roles.live, was: ended.color, inflightAtSwitch, cutOff, drainMs, totalMs: drainMs, canaryEnded: true };
+    return op.rollback(this.#ctx, opts, onProgress);
   }
 
   /**
@@ -376,24 +327,12 @@ export class Bgproxy extends EventEmitter {
    * Returns what was interrupted, or null when no deploy runs.
    */
   interruptDeploy(reason: string): { color: Color; commit: string | null; step: string } | null {
-    const d = this.#deploying;
-    if (!d || d.abort.signal.aborted) return null;
-    this.log.warn({ event: 'deploy-interrupted', color: d.color, step: d.step, reason }, `interrupting the deploy into ${d.color} (${d.step}): ${reason}`);
-    d.abort.abort(reason);
-    return { color: d.color, commit: d.commit, step: d.step };
+    return op.interruptDeploy(this.#ctx, reason);
   }
 
   /** Resolves once the operation holding the lock (if any) has ended, or after timeoutMs; true if it ended. */
-  async settled(timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([
-      this.#running.then(() => true),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    return ended;
+  settled(timeoutMs: number): Promise<boolean> {
+    return this.#lock.settled(timeoutMs);
   }
 
   /** Holds new live-host requests (see traffic/pause.ts); resolves once live has none in flight. */
@@ -418,269 +357,21 @@ export class Bgproxy extends EventEmitter {
     return this.#traffic.maintenance(on, retryAfterS);
   }
 
-  /**
-   * The color that was live before the last switch, if it still holds the release it
-   * served then: a deploy into it since would make a "rollback" put untested code live.
-   */
-  async #rollbackTarget(): Promise<Color> {
-    const prev = this.#previous ?? (await this.#previousFromHistory());
-    const back = prev?.color ?? this.#roles.next;
-    if (back === this.#roles.live) throw new BgError('BG_STATE', `${back} is already live; nothing to roll back`);
-    if (!prev && !(await readRelease(this.config.root, back).catch(() => null))) {
-      // No earlier switch and nothing deployed there: a "rollback" (even --force) would put an empty color live.
-      throw new BgError('BG_STATE', `nothing to roll back to: no earlier release was live, and ${back} holds no release`);
-    }
-    if (prev?.commit) {
-      const now = (await readRelease(this.config.root, back).catch(() => null))?.commit ?? null;
-      if (now !== prev.commit) {
-        const was = prev.commit.slice(0, 7);
-        throw new BgError(
-          'BG_STATE',
-          `the previous release ${was} is no longer on ${back} (it now holds ${now ? now.slice(0, 7) : 'nothing'}, deployed since); make that live with bgproxy cutover, or deploy ${was} again`,
-        );
-      }
-    }
-    return back;
-  }
-
-  /** After a restart of serve: the last successful switch in ROOT/history.jsonl, if it led to the current roles. */
-  async #previousFromHistory(): Promise<{ color: Color; commit: string | null } | null> {
-    const entries = await readHistory(this.config.root, 200).catch(() => []);
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const e = entries[i]!;
-      if (e.result !== 'ok' || !['cutover', 'rollback', 'auto-rollback'].includes(e.action)) continue;
-      if (e.color !== this.#roles.live || (e.was !== 'blue' && e.was !== 'green')) return null;
-      return { color: e.was, commit: typeof e.wasCommit === 'string' ? e.wasCommit : null };
-    }
-    return null;
-  }
-
   /** Deploys a commit into the next color (see deploy/deploy.ts); with cutover, makes it live once healthy. */
   deploy(
     opts: DeployOptions & { cutover?: boolean; watchMs?: number } = {},
     onProgress?: (p: DeployProgress) => void,
   ): Promise<DeployResult & { cutover?: CutoverResult }> {
-    return this.locked('deploy', async () => {
-      const canary = this.#traffic.canaryColor;
-      if (canary !== null) {
-        throw new BgError('BG_STATE', `a canary sends live traffic to ${canary}, the color a deploy would replace: complete it (bgproxy cutover) or end it (bgproxy rollback) first`);
-      }
-      const abort = new AbortController();
-      const run = { abort, color: this.#roles.next, commit: null as string | null, step: 'start', startedAt: Date.now() };
-      this.#deploying = run;
-      let outcome: DeployOutcome = 'failed';
-      let result: DeployResult;
-      try {
-        result = await deploy(this.#deployHost(), { ...opts, signal: abort.signal }, (p) => {
-          if (p.phase === 'start') run.step = p.step;
-          if (p.commit) run.commit = p.commit;
-          this.emit('deploy-progress', p);
-          onProgress?.(p);
-        });
-        outcome = result.noop ? 'noop' : 'ok';
-      } finally {
-        this.#deploying = null;
-        this.ops.deploys[outcome]++;
-      }
-      if (!opts.cutover) return result;
-      if (abort.signal.aborted) throw new BgError('BG_DEPLOY', `deploy into ${result.color} finished, but no cutover: ${String(abort.signal.reason)}`);
-      const cut = await this.#release('cutover', () => result.color, opts.watchMs === undefined ? {} : { watchMs: opts.watchMs }, onProgress);
-      return { ...result, cutover: cut };
-    });
+    return op.deploy(this.#ctx, opts, onProgress);
   }
 
-  #deployHost(): DeployHost {
-    return {
-      config: this.config,
-      log: this.log,
-      nextColor: () => this.#roles.next,
-      listenPort: () => (this.listenAddress ? Number(this.listenAddress.slice(this.listenAddress.lastIndexOf(':') + 1)) : null),
-      markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
-      isHealthy: (color) => this.#colors.isHealthy(color),
-      restartForRelease: async (color) => {
-        if (this.supervisor) {
-          await this.restartColor(color);
-          return;
-        }
-        // Apps started another way: bgproxy cannot restart them; it can only check.
-        this.log.warn({ color }, `no app.start: restart the ${color} app yourself to run the new release`);
-      },
-    };
-  }
-
-  /**
-   * One cutover, rollback or auto-rollback, top to bottom:
-   * validate -> beforeCutover hook and warm-up -> persist -> switch -> drain -> afterCutover -> watch.
-   * The caller holds the lock. Everything before the switch may fail and leaves live as it was.
-   */
-  async #release(
-    action: ReleaseAction,
-    pick: () => Color | Promise<Color>,
-    opts: CutoverOptions,
-    onProgress?: (p: CutoverProgress) => void,
-    reason?: string,
-  ): Promise<CutoverResult> {
-    const report = newReport(action);
-    if (reason) report.reason = reason;
-    this.#lastRelease = report;
-    const progress = releaseProgress(this.config, (p) => {
-      this.emit('cutover-progress', { ...p, action: report.action });
-      onProgress?.(p);
-    });
-    return recorded(this.config.root, this.log, report, () => this.#roles.next, async () => {
-      const color = await pick();
-      report.color = color;
-      if (color === this.#roles.live) throw new BgError('BG_STATE', `${color} is already live`);
-      if (!opts.force) await this.assertHealthy(color);
-      const watchMs = this.#watch.msFor(action, opts);
-      const commit = (await readRelease(this.config.root, color).catch(() => null))?.commit ?? null;
-
-      if (action === 'cutover') await beforeSwitch(this.config, color, commit, report, progress);
-      if (opts.gate) {
-        report.step = 'gate';
-        await opts.gate({ color, commit });
-      }
-      const baseline = this.#watch.baseline(color, this.#roles.live, opts);
-      report.step = 'switch';
-      const wasCommit = (await readRelease(this.config.root, this.#roles.live).catch(() => null))?.commit ?? null;
-      const r = { ...(await progress.step('switch', () => this.#switchTo(color, opts, action !== 'cutover'))), wasCommit };
-      this.#previous = { color: r.was, commit: wasCommit };
-      delete report.step;
-
-      const after = await progress.step('afterCutover', () =>
-        runHook(this.config, 'afterCutover', color, { commit, role: 'live', action, onLine: progress.line('afterCutover') }),
-      );
-      if (after) {
-        report.hooks.afterCutover = after;
-        // The switch stays: the new release is live and serving; only the hook's own work is missing.
-        if (!after.ok) this.log.error({ event: 'hook-failed', hook: 'afterCutover', color, error: after.error }, after.error ?? '');
-      }
-      const watch = watchMs > 0 ? this.#watch.start(color, r.was, watchMs, baseline) : null;
-      return {
-        ...r,
-        ...(report.hooks.beforeCutover || report.hooks.afterCutover ? { hooks: { ...report.hooks } } : {}),
-        ...(report.warmup ? { warmup: report.warmup } : {}),
-        ...(watch ? { watch } : {}),
-      };
-    });
-  }
-
-  /** Persist -> switch memory in one assignment -> drain what the old live color was serving. */
-  async #switchTo(color: Color, opts: CutoverOptions, rollback: boolean): Promise<CutoverResult> {
-    const started = performance.now();
-    const was = this.#roles.live;
-    if (this.config.mode === 'nginx') return this.#switchNginx(color, was, started, opts, rollback);
-    // Persist first: if the links cannot be written, memory is untouched and nothing moved.
-    const roles = Object.freeze(writeRoles(this.config.root, color));
-    const oldLive = this.#colors.target(was);
-    this.#roles = roles;
-    this.ops.switched(rollback);
-    const switchedAt = performance.timeOrigin + performance.now();
-    const inflightAtSwitch = oldLive.inflightAs('live');
-    this.log.info({ event: 'cutover', live: color, was, inflight: inflightAtSwitch }, `live: ${color} (was ${was})`);
-    const early: CutoverResult = { live: color, was, inflightAtSwitch, cutOff: 0, drainMs: 0, totalMs: 0, switchedAt };
-    this.emit('cutover', early);
-    const drainStart = performance.now();
-    const cutOff = await oldLive.drain(this.config.drainTimeoutMs, 'live');
-    const result: CutoverResult = {
-      ...early,
-      cutOff,
-      drainMs: Math.round(performance.now() - drainStart),
-      totalMs: Math.round(performance.now() - started),
-    };
-    this.ops.drained(result.drainMs, cutOff);
-    this.log.info({ event: 'drained', color: was, ...result }, `drained ${was}: ${plural(inflightAtSwitch, 'request')} in ${result.drainMs} ms`);
-    this.emit('drained', result);
-    return result;
-  }
-
-  /**
-   * The watch tripped: a normal, drained, locked rollback to `was`, unless someone acted
-   * since (then what to roll back to is theirs to say). The failed release is marked so
-   * it cannot go live again by accident.
-   */
-  async #autoRollback(color: Color, was: Color, reason: string): Promise<CutoverResult> {
-    const operations = this.#operations;
-    // A fast trip can come while the cutover that started the watch still holds the lock
-    // (afterCutover, history): wait for it rather than be refused.
-    await this.#running;
-    const back = await this.locked('auto-rollback', () =>
-      this.#release(
-        'auto-rollback',
-        () => {
-          if (this.#operations !== operations) throw new BgError('BG_STATE', 'another operation ran since the watch tripped');
-          if (this.#roles.live !== color) throw new BgError('BG_STATE', `${color} is no longer live; nothing to roll back`);
-          return was;
-        },
-        {},
-        undefined,
-        reason,
-      ),
-    );
-    this.markFailed(color, `rolled back automatically: ${reason}`);
-    return back;
-  }
-
-  /** nginx mode: nginx routes, so the switch is links + nginx -t + reload + verify (with restore). */
-  async #switchNginx(color: Color, was: Color, started: number, opts: CutoverOptions, rollback: boolean): Promise<CutoverResult> {
-    const r = await nginxCutover(this.config, { force: opts.force === true, logger: this.log });
-    this.#roles = Object.freeze({ live: r.live, next: r.was });
-    this.ops.switched(rollback);
-    this.ops.drained(r.oldWorkersMs ?? 0, r.oldWorkersLeft);
-    // nginx switched during its reload; this is when that reload was verified.
-    const switchedAt = performance.timeOrigin + performance.now();
-    const result: CutoverResult = {
-      live: color,
-      was,
-      inflightAtSwitch: 0,
-      cutOff: r.oldWorkersLeft,
-      drainMs: r.oldWorkersMs ?? 0,
-      totalMs: Math.round(performance.now() - started),
-      switchedAt,
-      nginx: { switchedMs: r.switchedMs, testMs: r.testMs, reloadMs: r.reloadMs, verifyMs: r.verifyMs, oldWorkersMs: r.oldWorkersMs },
-    };
-    this.emit('cutover', result);
-    this.emit('drained', result);
-    return result;
-  }
-
-  async status(): Promise<Status> {
-    const colors = {} as Record<Color, ColorStatus>;
-    await Promise.all(
-      COLORS.map(async (c) => {
-        colors[c] = await this.#colors.status(c);
-      }),
-    );
-    return {
-      version: VERSION,
-      live: this.#roles.live,
-      next: this.#roles.next,
-      mode: this.config.mode,
-      listen: this.listenAddress,
-      root: this.config.root,
-      pid: process.pid,
-      colors,
-      lastRelease: this.#lastRelease,
-      watch: this.#watch.report(),
-      traffic: this.#traffic.status(),
-      ...(this.#tls ? { tls: this.#tls.status() } : {}),
-      deploy: this.#deploying && {
-        color: this.#deploying.color,
-        commit: this.#deploying.commit,
-        step: this.#deploying.step,
-        startedAt: new Date(this.#deploying.startedAt).toISOString(),
-        elapsedMs: Date.now() - this.#deploying.startedAt,
-      },
-    };
+  status(): Promise<Status> {
+    return op.status(this.#ctx);
   }
 
   /** Waits for in-flight requests on both colors (bounded), stops the apps, drops the pools. */
   async close(timeoutMs = this.config.drainTimeoutMs): Promise<void> {
-    this.#watch.stop('shutting down');
-    this.#traffic.close();
-    this.#tls?.close();
-    // The proxy has stopped accepting: let what runs finish, then stop the apps drained.
-    await this.#colors.close(timeoutMs);
+    await op.stop(this.#ctx, timeoutMs);
     this.#handlers.flush();
     if (this.#tick) clearInterval(this.#tick);
     this.#tick = null;
@@ -702,7 +393,7 @@ export class Bgproxy extends EventEmitter {
   }
 
   roleOf(color: Color): Role {
-    return this.#roles.live === color ? 'live' : 'next';
+    return this.#state.roles.live === color ? 'live' : 'next';
   }
 
   otherColor(color: Color): Color {

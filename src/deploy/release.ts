@@ -65,3 +65,11 @@ export async function clearRelease(root: string, color: Color): Promise<void> {
     if (err.code !== 'ENOENT') throw err;
   });
 }
+
+/**
+ * The commit `color` runs, or null when it holds no release or its release.json cannot be
+ * read: what an operation records and compares, never a reason for it to fail.
+ */
+export async function releasedCommit(root: string, color: Color): Promise<string | null> {
+  return (await readRelease(root, color).catch(() => null))?.commit ?? null;
+}

@@ -1,6 +1,6 @@
 // What the operations did since serve started, for the metrics: switches of the live color,
-// rollbacks, deploys by result, the last drain. Bumped where each of those happens
-// (bgproxy.ts); counted whether or not metrics are served, it costs nothing.
+// rollbacks, deploys by result, the last drain. Bumped where each of those happens (src/ops:
+// switch.ts, rollback.ts, deploy.ts); counted whether or not metrics are served, it costs nothing.
 
 export type DeployOutcome = 'ok' | 'noop' | 'failed';
 
