@@ -41,6 +41,11 @@ export function makeSshKeys(t: T): SshKeys {
       'PermitRootLogin prohibit-password',
       'PidFile none',
       'LogLevel ERROR',
+      // The session's shell must not source the login user's rc files: Debian's bash reads
+      // ~/.bashrc for a command run over ssh when SHLVL < 2, and a developer's or CI image's
+      // .bashrc (pyenv init, nvm, …) costs 0.5-2 s under load on every ssh command, git
+      // push and Ansible task a fleet test runs. SHLVL=1 makes bash a nested shell (2).
+      'SetEnv SHLVL=1',
       '',
     ].join('\n'),
   );
