@@ -41,7 +41,7 @@ export async function startFleet(t: T, n = 3): Promise<FleetSetup> {
   const commit = (version: string, files: Record<string, string | null> = {}): string =>
     repo.commit(`Release ${version}`, { 'app.js': source, VERSION: `${version}\n`, ...files });
 
-  const servers: FleetServerSetup[] = [];
+  const roots: { name: string; root: string }[] = [];
   for (let i = 1; i <= n; i++) {
     const name = `web${i}`;
     const root = path.join(dir, name);
@@ -72,8 +72,15 @@ export async function startFleet(t: T, n = 3): Promise<FleetSetup> {
         },
       },
     });
-    servers.push({ name, root, sshd: await startSshd(t, keys), serve: await serve(t, root) });
+    roots.push({ name, root });
   }
+  // Each server's sshd and serve start at once: one after the other cost seconds per file.
+  const servers: FleetServerSetup[] = await Promise.all(
+    roots.map(async ({ name, root }) => {
+      const [sshd, served] = await Promise.all([startSshd(t, keys), serve(t, root)]);
+      return { name, root, sshd, serve: served };
+    }),
+  );
 
   const ops = path.join(dir, 'ops');
   mkdirSync(ops);

@@ -296,6 +296,8 @@ export function startLoad(opts: {
   keepAlive: boolean;
   maxMs: number;
   paceMs?: number;
+  /** Each request's own bound (default 5 s): a wait longer than this is a failure. */
+  timeoutMs?: number;
   /** Which replies count as served (default: 200); the others are failures. */
   ok?: (r: Reply) => boolean;
   /** Sees every reply with the performance.now() its request started at. */
@@ -311,7 +313,7 @@ export function startLoad(opts: {
   const client = async (): Promise<void> => {
     while (!stopped && performance.now() < until) {
       const startedAt = performance.now();
-      const r = await request({ port: opts.port, host: opts.host, path: '/', agent, timeoutMs: 5000 });
+      const r = await request({ port: opts.port, host: opts.host, path: '/', agent, timeoutMs: opts.timeoutMs ?? 5000 });
       result.total++;
       opts.onReply?.(r, startedAt);
       const bad = r.error ?? (ok(r) ? undefined : `HTTP ${r.status}`);
