@@ -6,7 +6,8 @@
 // all its threads, /proc/PID/stat) per 1,000 requests, as ratios to the last target; at the end,
 // medians of those ratios. Not part of npm test; needs nginx and wrk.
 //   node scripts/access-log-ab.js [--rounds 6] [--duration 5] [--connections 100] [NAME=DIR[:nolog] ...]
-// Default targets: log=. and nolog=.:nolog (DIR: a built checkout of bgproxy).
+// Default targets: log=. and nolog=.:nolog (DIR: a built checkout of bgproxy); DIR:metrics is
+// the log on and metrics.listen on too (issue 25's cost of counting every request).
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -49,10 +50,14 @@ http { client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fastcgi_temp_path $
 children.push(spawn('nginx', ['-p', `${tmp}/`, '-c', `${tmp}/nginx.conf`, '-e', `${ng}.err`], { stdio: ['ignore', 'ignore', 'inherit', l._handle.fd], env: { ...process.env, NGINX: '3;' } }));
 l.close();
 
-async function serve(name, dir, log) {
+async function serve(name, dir, log, metrics) {
   const root = path.join(tmp, name);
   const bin = path.join(dir, 'bin', 'bgproxy.js');
   await run(process.execPath, [bin, 'init', '--root', root, '--host', 'shop.test', '--listen', '127.0.0.1:0', '--blue-port', `${upstream}`, '--green-port', `${upstream + 1}`]);
+  if (metrics) {
+    const cfgFile = path.join(root, 'bgproxy.json');
+    writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(readFileSync(cfgFile, 'utf8')), metrics: { listen: '127.0.0.1:0' } }, null, 2));
+  }
   const file = path.join(tmp, `${name}.log`);
   // The bin's shebang flags, as users run it.
   const child = spawn(process.execPath, ['--max-semi-space-size=4', bin, 'serve', '--root', root, ...(log ? [] : ['--no-access-log'])], {
@@ -89,7 +94,7 @@ const targets = [];
 for (const spec of specs) {
   const [name, rest] = spec.split('=');
   const [dir, mode] = rest.split(':');
-  targets.push(await serve(name, path.resolve(dir), mode !== 'nolog'));
+  targets.push(await serve(name, path.resolve(dir), mode !== 'nolog', mode === 'metrics'));
 }
 for (const t of targets) await wrk(t.port, 2); // warm-up
 const base = targets[targets.length - 1];
