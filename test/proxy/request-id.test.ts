@@ -1,4 +1,5 @@
 import http from 'node:http';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
@@ -10,6 +11,7 @@ import { startServer } from '../../src/serve.js';
 import { type Backend, startBackend } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { makeRoot } from '../helpers/root.js';
+import { issueCert, makeCa } from '../helpers/tls.js';
 
 const HEX32 = /^[0-9a-f]{32}$/;
 
@@ -23,6 +25,8 @@ const app: http.RequestListener = (req, res) => {
 
 interface Setup {
   port: number;
+  /** The TLS listener's port (with a tls section in the settings), else 0. */
+  tlsPort: number;
   bg: Bgproxy;
   blue: Backend;
   /** The access log lines written so far, parsed. */
@@ -52,6 +56,7 @@ async function setup(t: Test, settings: Record<string, unknown> = {}): Promise<S
   t.teardown(() => running.stop());
   return {
     port: Number(running.listen!.split(':').pop()),
+    tlsPort: running.tlsListen === null ? 0 : Number(running.tlsListen.split(':').pop()),
     bg: running.bg,
     blue,
     access: () =>
@@ -125,6 +130,35 @@ t.test('a websocket upgrade carries the id to the app and back', async (t) => {
   t.equal(upgrades[0]?.['x-request-id'], id, 'the app saw the same id');
   s.flush();
   t.match(s.access().at(-1), { status: 101, upgrade: true, id });
+});
+
+t.test('over HTTP/2: each stream gets its own id, sent to the app, returned, and logged', async (t) => {
+  const ca = makeCa(t);
+  const s = await setup(t, { tls: { listen: '127.0.0.1:0', certificates: [issueCert(ca, 'live', ['live.test'])] } });
+  const session = http2.connect(`https://127.0.0.1:${s.tlsPort}`, { ca: ca.pem, servername: 'live.test' });
+  session.on('error', () => {});
+  t.teardown(() => session.destroy());
+  const get = (headers: http2.OutgoingHttpHeaders): Promise<{ id: unknown; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = session.request({ ':path': '/', ':authority': 'live.test', ...headers });
+      let id: unknown;
+      let body = '';
+      req.on('response', (h) => {
+        id = h['x-request-id'];
+      });
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => resolve({ id, body }));
+      req.on('error', reject);
+    });
+  const [a, b] = await Promise.all([get({ 'x-request-id': 'from-the-client' }), get({})]);
+  t.match(a.body, HEX32, 'an untrusted client cannot choose the id over h2 either');
+  t.equal(a.id, a.body, 'the stream gets back the id the app got');
+  t.equal(b.id, b.body);
+  t.not(a.body, b.body, 'one id per stream on one session');
+  s.flush();
+  const lines = s.access();
+  t.same(lines.map((l) => l.id).sort(), [a.body, b.body].sort(), 'both lines carry their id');
 });
 
 t.test('embedded in a host http.Server: the same id three ways', async (t) => {
