@@ -9,6 +9,7 @@ import { RequestBody } from './buffer/request-body.js';
 import { ResponseSpool, type SpoolOwner } from './buffer/response-spool.js';
 import type { TempStore } from './buffer/temp-files.js';
 import { responseHeaders } from './headers.js';
+import { reasonPhrase } from './status.js';
 import type { Target } from './target.js';
 import type { Clock, UpstreamConn, UpstreamUser } from './upstream.js';
 
@@ -29,14 +30,6 @@ const PROTOCOL = 3;
 export function statusFor(kind: ProxyFailure): number {
   return kind === 'timeout' ? 504 : kind === 'too-large' ? 413 : kind === 'disk-full' ? 503 : 502;
 }
-
-const FAILURE_TEXT: Record<ProxyFailure, string> = {
-  refused: 'Bad Gateway',
-  'bad-response': 'Bad Gateway',
-  timeout: 'Gateway Timeout',
-  'too-large': 'Payload Too Large',
-  'disk-full': 'Service Unavailable',
-};
 
 export function failureBody(kind: ProxyFailure, color: string, timeoutMs: number): string {
   switch (kind) {
@@ -532,7 +525,7 @@ export class Exchange implements UpstreamUser, SpoolOwner {
     if (kind === 'disk-full') headers.push('Retry-After', '5');
     // Refused mid-upload: the rest of the body is not read as a request, the connection ends.
     const close = kind === 'too-large' || kind === 'disk-full';
-    this.#sink.head(status, FAILURE_TEXT[kind], headers, this.method === 'HEAD' ? 'none' : 'length', close);
+    this.#sink.head(status, reasonPhrase(status), headers, this.method === 'HEAD' ? 'none' : 'length', close);
     if (this.method !== 'HEAD') this.#sink.body(Buffer.from(body));
     this.#sink.end();
     this.#finish(status);

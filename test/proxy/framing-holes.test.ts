@@ -197,6 +197,24 @@ t.test('TRACE -> 405 with Allow, the connection kept', async (t) => {
   );
 });
 
+t.test('a body over limits.maxBodyBytes, then a request: 413 Content Too Large and close, declared or chunked; nothing reaches the app', async (t) => {
+  const blue = await startCountingUpstream(t);
+  const green = await startBackend(t, colorHandler('green'));
+  const p = await startProxy(t, { blue, green, settings: { limits: { maxBodyBytes: 10 } } });
+  const body = 'x'.repeat(20);
+  for (const [name, framed] of [
+    ['declared', `Content-Length: 20\r\n\r\n${body}`],
+    ['chunked', `Transfer-Encoding: chunked\r\n\r\n14\r\n${body}\r\n0\r\n\r\n`],
+  ] as const) {
+    const reply = await rawExchange(p.port, `POST / HTTP/1.1\r\nHost: live.test\r\n${framed}${SMUGGLED}`);
+    // The same standard phrase whichever path refused it (the chunked one is found mid-body).
+    t.match(reply, /^HTTP\/1\.1 413 Content Too Large\r\n/, name);
+    t.match(reply, /\r\nConnection: close\r\n/, `${name}: the connection ends`);
+    t.equal(responses(reply), 1, `${name}: nothing after it is answered`);
+  }
+  t.equal(blue.requests.length, 0, 'nothing reached the app');
+});
+
 t.test('a malformed chunked request body -> 400 and close, not a reset', async (t) => {
   for (const body of ['zz\r\nabc\r\n0\r\n\r\n', '3\r\nabcX\r\n0\r\n\r\n', '3;\x00=1\r\nabc\r\n0\r\n\r\n']) {
     const { p } = await setup(t);
