@@ -149,6 +149,8 @@ export class FrontConn implements Sink, Source {
     p[kOnMessageBegin] = () => this.#onMessageBegin();
     p[kOnHeaders] = (headers: string[], url: string) => {
       // Long header blocks arrive in parts of 32 fields (bounded by maxHeaderBytes in all).
+      // So do a chunked body's trailers, after it: those are dropped at the message's end
+      // (#onMessageComplete), never carried into the next request's head.
       for (const h of headers) this.#headers.push(h);
       if (url) this.#url += url;
     };
@@ -200,6 +202,9 @@ export class FrontConn implements Sink, Source {
   // --- reading ----------------------------------------------------------------------------
 
   #onMessageBegin(): void {
+    // A new head starts from nothing (see #onMessageComplete).
+    this.#headers = [];
+    this.#url = '';
     const now = performance.now();
     this.begun++;
     this.idleSince = -1;
@@ -234,6 +239,10 @@ export class FrontConn implements Sink, Source {
   }
 
   #onMessageComplete(): void {
+    // Trailers of a chunked body (and the URL llhttp passes with them) are dropped, as nginx
+    // drops a request's trailers: the body goes on de-chunked or re-chunked without them.
+    this.#headers = [];
+    this.#url = '';
     this.requestStart = -1;
     const r = this.#reading;
     this.#reading = null;

@@ -70,10 +70,14 @@ export class UpstreamConn implements PoolCandidate {
     const p = acquireParser(RESPONSE, MAX_RESPONSE_HEAD);
     this.#parser = p;
     p[kOnMessageBegin] = () => {
+      // A new head starts from nothing: a previous answer's trailers never reach it.
+      this.#headers = [];
       this.#inMessage = true;
       if (this.user === null || this.#releasePending) this.#stray();
     };
     p[kOnHeaders] = (headers: string[]) => {
+      // Parts of a long head, or a chunked answer's trailers (dropped at its end, as nginx
+      // drops them by default: the client's answer is re-chunked without them).
       for (const h of headers) this.#headers.push(h);
     };
     p[kOnHeadersComplete] = (
@@ -105,6 +109,7 @@ export class UpstreamConn implements PoolCandidate {
       else this.#stray();
     };
     p[kOnMessageComplete] = () => {
+      this.#headers = [];
       this.#inMessage = false;
       const user = this.user;
       if (user === null || this.#releasePending) return this.#stray();

@@ -231,8 +231,8 @@ const key = (s: Seen): string => `${s.m} ${s.u} ${JSON.stringify(s.b)}`;
 /**
  * Sends every payload through the front at `port` (`concurrency` at a time), then checks:
  * the tee (llhttp) and the app (gunicorn) saw the same requests; every request the app saw
- * carries the X-Forwarded-For a proxy sets (`127.0.0.1`), so none passed unparsed; and the
- * client got an answer for each, in order.
+ * carries the X-Forwarded-For a proxy sets (`127.0.0.1`), so none passed unparsed, and a
+ * target the client sent; and the client got an answer for each, in order.
  */
 export async function runCorpus(port: number, tee: Tee, recorder: Recorder, payloads: ReadonlyArray<Payload & { id: string }>, concurrency = 8): Promise<Finding[]> {
   const before = tee.streams().length;
@@ -274,6 +274,10 @@ export async function runCorpus(port: number, tee: Tee, recorder: Recorder, payl
     if (seen.map(key).sort().join('\n') !== app.map(key).sort().join('\n')) {
       violations.push(`the app parsed ${JSON.stringify(app.map(key))}, llhttp parsed the forwarded bytes as ${JSON.stringify(seen.map(key))}`);
     }
+    // A target the client never wrote (parts of two requests run together) means the front
+    // carried state from one request into the next.
+    const sent = p.send.replaceAll('{id}', p.id);
+    for (const r of app) if (!sent.includes(r.u) && r.u !== `/${p.id}/end`) violations.push(`${r.m} ${r.u} reached the app, a target the client never sent`);
     for (const r of app) if (r.xff !== '127.0.0.1') violations.push(`${r.m} ${r.u} reached the app with X-Forwarded-For ${JSON.stringify(r.xff)} (not rewritten by the front)`);
     const echoed = [...reply.matchAll(/REC#(\d+)#/g)].map((m) => Number(m[1]));
     const answered = echoed.filter((n) => byRecord.has(n)).map((n) => byRecord.get(n)!.n);

@@ -10,7 +10,7 @@ import { listenerCount, unclean } from '../../src/proxy/pool-clean.js';
 import { colorHandler, startBackend } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { startProxy } from '../helpers/proxy.js';
-import { rawExchange, startCountingUpstream, startRawUpstream, statusOf } from '../helpers/raw.js';
+import { onRequestHead, rawExchange, startCountingUpstream, startRawUpstream, statusOf } from '../helpers/raw.js';
 
 const UPGRADE = (extra = ''): string => `GET /ws HTTP/1.1\r\nHost: live.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${extra}\r\n`;
 const SMUGGLED = 'GET /smuggled HTTP/1.1\r\nHost: live.test\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n';
@@ -182,6 +182,52 @@ t.test('unclean(): each dirty state of a real socket is named', async (t) => {
   t.equal(unclean(c), null);
   socket.destroy();
   t.equal(unclean(c), 'dead');
+});
+
+t.test("a chunked request's trailers are dropped, never carried into the next request on the connection", async (t) => {
+  for (const buffered of [true, false]) {
+    t.test(buffered ? 'buffered (de-chunked)' : 'buffering.requests off (re-chunked)', async (t) => {
+      const blue = await startCountingUpstream(t);
+      const green = await startBackend(t, colorHandler('green'));
+      const p = await startProxy(t, { blue, green, settings: { buffering: { requests: buffered } } });
+      const post = 'POST /first HTTP/1.1\r\nHost: live.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: 1\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n';
+      const reply = await rawExchange(p.port, `${post}GET /second HTTP/1.1\r\nHost: live.test\r\nConnection: close\r\n\r\n`);
+      t.equal(responses(reply), 2, 'both answered');
+      t.same(
+        blue.requests.map((r) => [r.method, r.url, r.body]),
+        [
+          ['POST', '/first', 'hello'],
+          ['GET', '/second', ''],
+        ],
+        "the app parsed the two requests the client sent, the second one's URL its own",
+      );
+      for (const r of blue.requests) {
+        t.equal(r.headers['x-trailer'], undefined, `${r.url}: no trailer field in its head`);
+        t.equal(r.headers['x-forwarded-for'], '127.0.0.1', `${r.url}: X-Forwarded-For is bgproxy's`);
+      }
+    });
+  }
+});
+
+t.test("an answer's trailers never reach the next client whose request takes the pooled socket", async (t) => {
+  let n = 0;
+  const blue = await startRawUpstream(
+    t,
+    onRequestHead((s) => {
+      n++;
+      if (n === 1) s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Secret\r\n\r\n2\r\nok\r\n0\r\nX-Secret: for-the-first-client\r\n\r\n');
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    }),
+  );
+  const green = await startBackend(t, colorHandler('green'));
+  const p = await startProxy(t, { blue, green });
+  const first = await request(p.port, 'live.test', { path: '/a' });
+  const second = await request(p.port, 'live.test', { path: '/b' });
+  t.equal(first.body, 'ok');
+  t.equal(second.body, 'ok');
+  t.equal(blue.connections, 1, 'the second request took the pooled socket');
+  t.equal(first.headers['x-secret'], undefined, 'trailers are dropped (as nginx does by default)');
+  t.equal(second.headers['x-secret'], undefined, "the first answer's trailer is not in the second client's head");
 });
 
 t.test('TRACE -> 405 with Allow, the connection kept', async (t) => {
