@@ -104,7 +104,7 @@ export interface UpstreamHeadOptions {
 }
 
 /**
- * The request head sent to the app, as one string: the client's
+ * The request head sent to the app, as one string (written with headBytes): the client's
  * headers without hop-by-hop ones (and those its Connection header lists, save the framing
  * and forwarding ones), names with an underscore, Expect (answered here); X-Forwarded-*,
  * Forwarded and X-Real-IP only from trusted proxies, X-Forwarded-For/Proto/Host set by us
@@ -177,4 +177,25 @@ export function upstreamHead(method: string, url: string, raw: string[], o: Upst
   if (o.body === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
   if (o.upgrade !== undefined) head += `Connection: upgrade\r\nUpgrade: ${o.upgrade}\r\n`;
   return `${head}\r\n`;
+}
+
+// Code units above U+00FF (surrogates included, so a pair stays in one run).
+const ABOVE_LATIN1 = /[\u0100-\uffff]/;
+const RUNS_ABOVE_LATIN1 = /[\u0100-\uffff]+/g;
+
+/**
+ * A head as the bytes to write: each character U+0000-U+00FF as the one byte it stands for
+ * (llhttp hands header bytes over as latin1 strings, so a value reaches the other side as the
+ * bytes that were sent, as nginx passes them), runs above U+00FF (a gate's own values) as UTF-8.
+ */
+export function headBytes(head: string): Buffer {
+  if (!ABOVE_LATIN1.test(head)) return Buffer.from(head, 'latin1');
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const m of head.matchAll(RUNS_ABOVE_LATIN1)) {
+    parts.push(Buffer.from(head.slice(from, m.index), 'latin1'), Buffer.from(m[0], 'utf8'));
+    from = m.index + m[0].length;
+  }
+  parts.push(Buffer.from(head.slice(from), 'latin1'));
+  return Buffer.concat(parts);
 }

@@ -5,10 +5,12 @@
 // underscore (gunicorn maps X_Forwarded_For onto X-Forwarded-For); X-Forwarded-* beyond the
 // three bgproxy sets passed from untrusted clients; and header bytes 0x80-0xFF re-encoded
 // as UTF-8 on the way (the app must get the bytes the client sent, as nginx passes them).
+import type net from 'node:net';
 import t from 'tap';
+import { headBytes } from '../../src/proxy/headers.js';
 import { colorHandler, startBackend } from '../helpers/backend.js';
 import { startProxy } from '../helpers/proxy.js';
-import { rawExchange, startCountingUpstream, statusOf } from '../helpers/raw.js';
+import { rawExchange, startCountingUpstream, startRawUpstream, statusOf } from '../helpers/raw.js';
 
 const SETTINGS = { unknownHost: 'reject', timeouts: { headersMs: 3000, requestMs: 3000 } };
 
@@ -19,6 +21,26 @@ function headLines(raw: string): Array<[string, string]> {
     .slice(raw.indexOf('\r\n') + 2, end)
     .split('\r\n')
     .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string]);
+}
+
+/** A raw upstream keeping each connection's bytes; every head it reads is answered with `answer` (latin1). */
+async function recordingUpstream(t: { teardown(fn: () => unknown): void }, answer: string): Promise<{ port: number; bytes(): string }> {
+  const conns: Buffer[][] = [];
+  const up = await startRawUpstream(t, (s: net.Socket) => {
+    const mine: Buffer[] = [];
+    conns.push(mine);
+    let pending = '';
+    s.on('data', (d: Buffer) => {
+      mine.push(d);
+      pending += d.toString('latin1');
+      // Only bodiless requests are sent here: one answer per blank line.
+      for (let at = pending.indexOf('\r\n\r\n'); at >= 0; at = pending.indexOf('\r\n\r\n')) {
+        pending = pending.slice(at + 4);
+        s.write(Buffer.from(answer, 'latin1'));
+      }
+    });
+  });
+  return { port: up.port, bytes: () => conns.map((c) => Buffer.concat(c).toString('latin1')).join('') };
 }
 
 t.test('Connection never removes Content-Length: the body is not read as a second request', async (t) => {
@@ -114,4 +136,35 @@ t.test('an untrusted client\u2019s X-Forwarded-*, Forwarded and X-Real-IP are al
     ],
     'only the forwarding headers bgproxy sets reach the app',
   );
+});
+
+t.test('header bytes 0x80-0xFF reach the app and the client as they were sent', async (t) => {
+  const answer = 'HTTP/1.1 200 OK\r\nX-App: caf\xe9 \xff\xa0\r\nContent-Length: 2\r\n\r\nok';
+  const up = await recordingUpstream(t, answer);
+  const p = await startProxy(t, { blue: up, green: await startBackend(t, colorHandler('green')), settings: SETTINGS });
+  const reply = await rawExchange(p.port, Buffer.from('GET /a HTTP/1.1\r\nHost: live.test\r\nX-Name: caf\xe9 \xff\xa0\x80\r\nConnection: close\r\n\r\n', 'latin1'));
+  t.equal(statusOf(reply), 200, 'answered');
+  t.ok(up.bytes().includes('\r\nX-Name: caf\xe9 \xff\xa0\x80\r\n'), 'the request header\u2019s bytes unchanged at the app');
+  t.notOk(up.bytes().includes('\xc3'), 'nothing re-encoded as UTF-8');
+  t.ok(reply.includes('\r\nX-App: caf\xe9 \xff\xa0\r\n'), 'the response header\u2019s bytes unchanged at the client');
+});
+
+t.test('an upgrade\u2019s head carries header bytes 0x80-0xFF unchanged too', async (t) => {
+  const up = await recordingUpstream(t, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-App: \xe9\r\n\r\n');
+  const p = await startProxy(t, { blue: up, green: await startBackend(t, colorHandler('green')), settings: SETTINGS });
+  const reply = await rawExchange(
+    p.port,
+    Buffer.from('GET /ws HTTP/1.1\r\nHost: live.test\r\nUpgrade: websocket\r\nConnection: Upgrade, Content-Length\r\nX-Name: \xe9\xff\r\nSome_Thing: 1\r\n\r\n', 'latin1'),
+    1500,
+  );
+  t.equal(statusOf(reply), 101, 'switched');
+  t.ok(up.bytes().includes('\r\nX-Name: \xe9\xff\r\n'), 'the header\u2019s bytes unchanged at the app');
+  t.notOk(up.bytes().includes('Some_Thing'), 'no underscore header');
+});
+
+t.test('headBytes: latin1 bytes for U+0000-U+00FF, UTF-8 for runs above', async (t) => {
+  t.same([...headBytes('a\u00e9\u00ff')], [0x61, 0xe9, 0xff]);
+  t.same([...headBytes('\u00e9\u20ac\u00e9')], [0xe9, 0xe2, 0x82, 0xac, 0xe9]);
+  t.same([...headBytes('x\u{1f600}y')], [0x78, 0xf0, 0x9f, 0x98, 0x80, 0x79]);
+  t.same([...headBytes('plain')], [...Buffer.from('plain')]);
 });
