@@ -98,6 +98,18 @@ t.test('Connection still removes the headers it may: an end-to-end header it lis
   t.equal(h['x-kept'], '2', 'X-Kept passed');
 });
 
+t.test('an app\u2019s Connection: Content-Length does not strip the length of its answer', async (t) => {
+  const up = await recordingUpstream(t, 'HTTP/1.1 200 OK\r\nConnection: Content-Length, X-Hop\r\nX-Hop: 1\r\nContent-Length: 2\r\n\r\nok');
+  const p = await startProxy(t, { blue: up, green: await startBackend(t, colorHandler('green')), settings: SETTINGS });
+  const reply = await rawExchange(p.port, 'GET /a HTTP/1.1\r\nHost: live.test\r\n\r\nGET /b HTTP/1.1\r\nHost: live.test\r\nConnection: close\r\n\r\n');
+  const heads = reply.split('\r\n\r\n').filter((h) => h.includes('HTTP/1.1 200'));
+  t.equal(heads.length, 2, 'two answers');
+  for (const h of heads) {
+    t.match(h, /\r\nContent-Length: 2(\r\n|$)/, 'each answer keeps its Content-Length');
+    t.notMatch(h, /X-Hop/, 'the header it listed is removed');
+  }
+});
+
 t.test('header names with an underscore never reach the app', async (t) => {
   const up = await startCountingUpstream(t);
   const p = await startProxy(t, { blue: up, green: await startBackend(t, colorHandler('green')), settings: SETTINGS });
