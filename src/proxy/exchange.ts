@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { RequestBody } from './buffer/request-body.js';
 import { ResponseSpool, type SpoolOwner } from './buffer/response-spool.js';
 import type { TempStore } from './buffer/temp-files.js';
-import { responseHeaders } from './headers.js';
+import { headBytes, responseHeaders } from './headers.js';
 import { reasonPhrase } from './status.js';
 import type { Target } from './target.js';
 import type { Clock, UpstreamConn, UpstreamUser } from './upstream.js';
@@ -207,17 +207,17 @@ export class Exchange implements UpstreamUser, SpoolOwner {
     conn.seen = performance.now();
     const rb = this.#reqBody;
     if (rb !== null) {
-      conn.write(this.#head);
+      conn.write(headBytes(this.#head));
       rb.send(this);
       return;
     }
     if (this.#bodyKind === 'none') {
-      conn.write(this.#head);
+      conn.write(headBytes(this.#head));
       return;
     }
     const sock = conn.socket;
     sock.cork();
-    conn.write(this.#head);
+    conn.write(headBytes(this.#head));
     if (this.#chunks !== null) for (const c of this.#chunks) this.#writeBody(conn, c);
     if (this.#bodyDone) this.#endBody(conn);
     sock.uncork();

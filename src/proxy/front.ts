@@ -21,6 +21,7 @@ import {
   REQUEST,
   releaseParser,
 } from './llhttp.js';
+import { headBytes } from './headers.js';
 import { statusLine } from './status.js';
 
 /** Largest body an upgrade request may carry (it is read whole before the app is contacted). */
@@ -468,7 +469,7 @@ export class FrontConn implements Sink, Source {
     head += `Content-Length: ${len}\r\nCache-Control: no-store\r\n`;
     head += this.#connectionHeader(req);
     this.socket.cork();
-    this.socket.write(`${head}\r\n`);
+    this.socket.write(headBytes(`${head}\r\n`));
     if (req.method !== 'HEAD' && len > 0) this.socket.write(body);
     this.socket.uncork();
     this.#answered(req, status);
@@ -499,7 +500,7 @@ export class FrontConn implements Sink, Source {
     head += this.#connectionHeader(req);
     this.#headSent = true;
     this.socket.cork();
-    this.socket.write(`${head}\r\n`);
+    this.socket.write(headBytes(`${head}\r\n`));
     process.nextTick(uncork, this.socket);
   }
 

@@ -1,5 +1,7 @@
 // Header rewriting in both directions. Hop-by-hop headers (RFC 9110 §7.6.1) belong to one
-// connection and never cross the proxy; X-Forwarded-* are set by us, not trusted from clients.
+// connection and never cross the proxy (a Connection header cannot add framing or forwarding
+// headers to them); X-Forwarded-* are set by us, not trusted from clients; names with an
+// underscore are dropped.
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -14,6 +16,26 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/**
+ * Headers a Connection header may never remove: the message's framing, its Host, and the
+ * forwarding headers bgproxy's own rules decide on (trusted or replaced). Taken away as
+ * "hop-by-hop", Content-Length left the body behind the head for the app to read as the
+ * next request (smuggling); Host, X-Forwarded-* and the request id would lose bgproxy's word.
+ */
+function protectedFromConnection(lower: string): boolean {
+  switch (lower) {
+    case 'content-length':
+    case 'transfer-encoding':
+    case 'host':
+    case 'forwarded':
+    case 'x-real-ip':
+    case 'x-request-id':
+      return true;
+    default:
+      return lower.startsWith('x-forwarded-');
+  }
+}
+
 function connectionListed(value: string | string[] | undefined): string[] {
   if (value === undefined) return [];
   const s = Array.isArray(value) ? value.join(',') : value;
@@ -21,7 +43,16 @@ function connectionListed(value: string | string[] | undefined): string[] {
   return s
     .split(',')
     .map((x) => x.trim().toLowerCase())
-    .filter((x) => x !== '' && x !== 'close' && x !== 'keep-alive');
+    .filter((x) => x !== '' && x !== 'close' && x !== 'keep-alive' && !protectedFromConnection(x));
+}
+
+/**
+ * Forwarding headers an untrusted client may not send: every X-Forwarded-* (Port, Prefix,
+ * Ssl… not only the three bgproxy sets), Forwarded and X-Real-IP. Apps and frameworks read
+ * them as the proxy's word.
+ */
+function forwardingHeader(lower: string): boolean {
+  return lower.startsWith('x-forwarded-') || lower === 'forwarded' || lower === 'x-real-ip';
 }
 
 export interface ForwardedInfo {
@@ -73,9 +104,11 @@ export interface UpstreamHeadOptions {
 }
 
 /**
- * The request head sent to the app, as one string: the client's headers without hop-by-hop
- * ones (and those its Connection header lists), Expect (answered here), X-Forwarded-* set
- * by us (extended only for trusted proxies), X-Request-Id set by us (request-id.ts decides
+ * The request head sent to the app, as one string (written with headBytes): the client's
+ * headers without hop-by-hop ones (and those its Connection header lists, save the framing
+ * and forwarding ones), names with an underscore, Expect (answered here); X-Forwarded-*,
+ * Forwarded and X-Real-IP only from trusted proxies, X-Forwarded-For/Proto/Host set by us
+ * (extended only for trusted proxies), X-Request-Id set by us (request-id.ts decides
  * whether a trusted proxy's is kept), the body framing kept honest (a chunked body
  * stays chunked, never Content-Length with a body behind it). Always HTTP/1.1 keep-alive.
  */
@@ -100,6 +133,10 @@ export function upstreamHead(method: string, url: string, raw: string[], o: Upst
     const value = raw[i + 1]!;
     if (HOP_BY_HOP.has(lower) || (listed.length > 0 && listed.includes(lower))) continue;
     if (strip?.includes(lower)) continue;
+    // An underscore name is dropped (nginx's underscores_in_headers off): CGI-style apps
+    // (gunicorn, PHP) map X_Forwarded_For and X-Forwarded-For to one HTTP_X_FORWARDED_FOR.
+    if (lower.includes('_')) continue;
+    if (!trusted && forwardingHeader(lower)) continue;
     switch (lower) {
       case 'host':
         if (host !== undefined) continue;
@@ -116,16 +153,10 @@ export function upstreamHead(method: string, url: string, raw: string[], o: Upst
         if (trusted) xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
       case 'x-forwarded-proto':
-        if (!trusted) continue;
         hasProto = true;
         break;
       case 'x-forwarded-host':
-        if (!trusted) continue;
         hasXHost = true;
-        break;
-      case 'forwarded':
-      case 'x-real-ip':
-        if (!trusted) continue;
         break;
       case 'x-request-id':
         if (o.requestId !== undefined) continue;
@@ -146,4 +177,25 @@ export function upstreamHead(method: string, url: string, raw: string[], o: Upst
   if (o.body === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
   if (o.upgrade !== undefined) head += `Connection: upgrade\r\nUpgrade: ${o.upgrade}\r\n`;
   return `${head}\r\n`;
+}
+
+// Code units above U+00FF (surrogates included, so a pair stays in one run).
+const ABOVE_LATIN1 = /[\u0100-\uffff]/;
+const RUNS_ABOVE_LATIN1 = /[\u0100-\uffff]+/g;
+
+/**
+ * A head as the bytes to write: each character U+0000-U+00FF as the one byte it stands for
+ * (llhttp hands header bytes over as latin1 strings, so a value reaches the other side as the
+ * bytes that were sent, as nginx passes them), runs above U+00FF (a gate's own values) as UTF-8.
+ */
+export function headBytes(head: string): Buffer {
+  if (!ABOVE_LATIN1.test(head)) return Buffer.from(head, 'latin1');
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const m of head.matchAll(RUNS_ABOVE_LATIN1)) {
+    parts.push(Buffer.from(head.slice(from, m.index), 'latin1'), Buffer.from(m[0], 'utf8'));
+    from = m.index + m[0].length;
+  }
+  parts.push(Buffer.from(head.slice(from), 'latin1'));
+  return Buffer.concat(parts);
 }

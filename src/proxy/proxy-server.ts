@@ -14,7 +14,7 @@ import { type BodyKind, Exchange, type ExchangeOwner, type ExchangeSettings, typ
 import { type FrontConn, type FrontHandlers, type FrontRequest, FrontServer, headerValue, type Refused, type RequestHead, tooLarge } from './front.js';
 import type { H2Request } from './h2/stream.js';
 import type { Answer, Forward, Gate, RequestView, Verdict, Wait } from './gate.js';
-import { upstreamHead } from './headers.js';
+import { headBytes, upstreamHead } from './headers.js';
 import { normalizeHost } from './host.js';
 import { engineProblem } from './llhttp.js';
 import { requestIds } from './request-id.js';
@@ -407,7 +407,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
     const a = admit(head, isTrusted);
     if ('status' in a) {
       metrics?.upgrade(null, null, a.status);
-      socket.write(answerHead(a.status, a.headers ?? [], 0));
+      socket.write(headBytes(answerHead(a.status, a.headers ?? [], 0)));
       lingerEnd(socket);
       return;
     }
@@ -421,7 +421,7 @@ export function createHandlers(opts: HandlerOptions): Handlers {
         if (v !== null && v.kind === 'answer') {
           const page = typeof v.body === 'string' ? Buffer.from(v.body) : v.body;
           metrics?.upgrade(a.route, null, v.status);
-          socket.write(Buffer.concat([Buffer.from(answerHead(v.status, withId(v.headers, a.id), page.length)), page]));
+          socket.write(Buffer.concat([headBytes(answerHead(v.status, withId(v.headers, a.id), page.length)), page]));
           lingerEnd(socket);
           return;
         }

@@ -7,7 +7,7 @@
 // time afterwards is not.
 import net from 'node:net';
 import type { Logger } from '../log.js';
-import { responseHeaders } from './headers.js';
+import { headBytes, responseHeaders } from './headers.js';
 import {
   acquireParser,
   kOnBody,
@@ -184,7 +184,7 @@ export function tunnel(client: net.Socket, o: TunnelOptions): void {
       upstream.destroy();
     }
   });
-  upstream.write(o.head);
+  upstream.write(headBytes(o.head));
   if (o.body !== undefined && o.body.length > 0) upstream.write(o.body);
   // Bytes the client sends before the answer wait in the socket until the join.
   client.pause();
@@ -210,7 +210,7 @@ function writeAnswerHead(client: net.Socket, status: number, message: string, ra
   const bodyless = o.method === 'HEAD' || status === 204 || status === 304;
   const chunked = te && !bodyless && o.http10 !== true;
   if (chunked) head += 'Transfer-Encoding: chunked\r\n';
-  client.write(`${head}Connection: close\r\n\r\n`);
+  client.write(headBytes(`${head}Connection: close\r\n\r\n`));
   return chunked;
 }
 
@@ -223,7 +223,7 @@ function withHeaders(bytes: Buffer, headLength: number, add: string[]): Buffer {
   const at = headLength - 2;
   let lines = '';
   for (let i = 0; i < add.length; i += 2) lines += `${add[i]}: ${add[i + 1]}\r\n`;
-  return Buffer.concat([bytes.subarray(0, at), Buffer.from(lines, 'latin1'), bytes.subarray(at)]);
+  return Buffer.concat([bytes.subarray(0, at), headBytes(lines), bytes.subarray(at)]);
 }
 
 /** Joins two sockets both ways; either one closing closes the other. */

@@ -12,6 +12,7 @@ import {
   kOnBody,
   kOnHeaders,
   kOnHeadersComplete,
+  kOnMessageBegin,
   kOnMessageComplete,
   METHODS,
   REQUEST,
@@ -34,6 +35,8 @@ export interface Seen {
 export interface Rec extends Seen {
   n: number;
   xff: string | null;
+  /** The request's headers as gunicorn's WSGI environ names them (HTTP_X_A, CONTENT_LENGTH). */
+  h: Record<string, string>;
 }
 
 export interface Recorder {
@@ -206,6 +209,97 @@ export function exchangeRaw(port: number, bytes: Buffer, timeoutMs: number): Pro
   });
 }
 
+/** One request as the client wrote it: method, target, raw [name, value, …] headers. */
+export interface Written {
+  m: string;
+  u: string;
+  raw: string[];
+}
+
+/** The requests llhttp (strict, as bgproxy) reads in what a client wrote, up to an error or an upgrade. */
+export function parseWritten(bytes: Buffer): Written[] {
+  const p = acquireParser(REQUEST, 64 * 1024);
+  const out: Written[] = [];
+  let headers: string[] = [];
+  let url = '';
+  let inHead = true;
+  p[kOnMessageBegin] = () => {
+    headers = [];
+    url = '';
+    inHead = true;
+  };
+  p[kOnHeaders] = (h: string[], u: string) => {
+    // Fields after the head are a chunked body's trailers: not part of the request's head.
+    if (!inHead) return;
+    headers.push(...h);
+    url += u;
+  };
+  p[kOnHeadersComplete] = (_maj: number, _min: number, h: string[] | undefined, method: number, u: string | undefined): number => {
+    inHead = false;
+    out.push({ m: METHODS[method] ?? '?', u: u || url, raw: h ?? headers });
+    return 0;
+  };
+  p.execute(bytes);
+  releaseParser(p, false);
+  return out;
+}
+
+/** Headers bgproxy writes by its own rules (framing, Host, forwarding, the request id): not compared with the client's. */
+const REWRITTEN = /^(HTTP_HOST|CONTENT_LENGTH|HTTP_TRANSFER_ENCODING|HTTP_CONNECTION|HTTP_UPGRADE|HTTP_EXPECT|HTTP_X_FORWARDED_.*|HTTP_FORWARDED|HTTP_X_REAL_IP|HTTP_X_REQUEST_ID)$/;
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade']);
+const envName = (lower: string): string =>
+  lower === 'content-type' ? 'CONTENT_TYPE' : lower === 'content-length' ? 'CONTENT_LENGTH' : `HTTP_${lower.toUpperCase().replaceAll('-', '_')}`;
+const ows = (v: string): string => v.replace(/^[ \t]+|[ \t]+$/g, '');
+
+/**
+ * The end-to-end headers the app must get for what the client wrote, by environ name: the
+ * client's own bytes, less hop-by-hop ones and those its Connection lists (never framing or
+ * forwarding ones), less underscore names; bgproxy's rewritten headers left out.
+ */
+export function expectedHeaders(w: Written): Record<string, string> {
+  const listed = new Set<string>();
+  for (let i = 0; i < w.raw.length; i += 2) {
+    if (w.raw[i]!.toLowerCase() === 'connection') for (const x of w.raw[i + 1]!.split(',')) listed.add(x.trim().toLowerCase());
+  }
+  const out: Record<string, string> = {};
+  for (let i = 0; i < w.raw.length; i += 2) {
+    const lower = w.raw[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || lower.includes('_')) continue;
+    const env = envName(lower);
+    if (REWRITTEN.test(env) || listed.has(lower)) continue;
+    const v = ows(w.raw[i + 1]!);
+    out[env] = out[env] === undefined ? v : `${out[env]},${v}`;
+  }
+  return out;
+}
+
+/**
+ * What is wrong in the headers the app got (`rec`) for the request the client wrote (`w`):
+ * every end-to-end header as the client's bytes, nothing added; Host kept (the target's for
+ * an absolute-form one); only bgproxy's X-Forwarded-Proto/Host (the client is not trusted),
+ * no other X-Forwarded-*, Forwarded or X-Real-IP.
+ */
+export function headerViolations(w: Written, rec: Rec): string[] {
+  const out: string[] = [];
+  const want = expectedHeaders(w);
+  const got: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rec.h)) if (!REWRITTEN.test(k)) got[k] = v;
+  for (const k of new Set([...Object.keys(want), ...Object.keys(got)])) {
+    if (want[k] !== got[k]) out.push(`${rec.m} ${rec.u}: ${k} reached the app as ${JSON.stringify(got[k] ?? null)}, the client wrote ${JSON.stringify(want[k] ?? null)}`);
+  }
+  let host: string | undefined;
+  for (let i = 0; i < w.raw.length; i += 2) if (host === undefined && w.raw[i]!.toLowerCase() === 'host') host = ows(w.raw[i + 1]!);
+  if (/^https?:\/\//i.test(w.u)) host = new URL(w.u).host;
+  if (host !== undefined && rec.h.HTTP_HOST !== host) out.push(`${rec.m} ${rec.u}: Host ${JSON.stringify(rec.h.HTTP_HOST ?? null)}, the client's was ${JSON.stringify(host)}`);
+  const fwd: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rec.h)) if (/^HTTP_(X_FORWARDED_.*|FORWARDED|X_REAL_IP)$/.test(k) && k !== 'HTTP_X_FORWARDED_FOR') fwd[k] = v;
+  const fwdWant: Record<string, string> = { HTTP_X_FORWARDED_PROTO: 'http', ...(host !== undefined && host !== '' ? { HTTP_X_FORWARDED_HOST: host } : {}) };
+  if (JSON.stringify(Object.entries(fwd).sort()) !== JSON.stringify(Object.entries(fwdWant).sort())) {
+    out.push(`${rec.m} ${rec.u}: forwarding headers ${JSON.stringify(fwd)} reached the app, bgproxy sets ${JSON.stringify(fwdWant)}`);
+  }
+  return out;
+}
+
 export interface Payload {
   name: string;
   class: string;
@@ -232,18 +326,22 @@ const key = (s: Seen): string => `${s.m} ${s.u} ${JSON.stringify(s.b)}`;
  * Sends every payload through the front at `port` (`concurrency` at a time), then checks:
  * the tee (llhttp) and the app (gunicorn) saw the same requests; every request the app saw
  * carries the X-Forwarded-For a proxy sets (`127.0.0.1`), so none passed unparsed, and a
- * target the client sent; and the client got an answer for each, in order.
+ * target the client sent; each is a request the client wrote, with its headers as the client
+ * wrote them (less the hop-by-hop ones and those bgproxy rewrites, see headerViolations);
+ * and the client got an answer for each, in order.
  */
 export async function runCorpus(port: number, tee: Tee, recorder: Recorder, payloads: ReadonlyArray<Payload & { id: string }>, concurrency = 8): Promise<Finding[]> {
   const before = tee.streams().length;
   const startRecords = (await recorder.records()).length;
   const replies = new Map<string, string>();
+  const written = new Map<string, Written[]>();
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < payloads.length) {
       const p = payloads[next++]!;
       let send = p.send.replaceAll('{id}', p.id);
       if (!p.noSentinel) send += `GET /${p.id}/end HTTP/1.1\r\nHost: live.test\r\nConnection: close\r\n\r\n`;
+      written.set(p.id, parseWritten(Buffer.from(send, 'latin1')));
       replies.set(p.id, await exchangeRaw(port, Buffer.from(send, 'latin1'), 8000));
     }
   };
@@ -279,6 +377,18 @@ export async function runCorpus(port: number, tee: Tee, recorder: Recorder, payl
     const sent = p.send.replaceAll('{id}', p.id);
     for (const r of app) if (!sent.includes(r.u) && r.u !== `/${p.id}/end`) violations.push(`${r.m} ${r.u} reached the app, a target the client never sent`);
     for (const r of app) if (r.xff !== '127.0.0.1') violations.push(`${r.m} ${r.u} reached the app with X-Forwarded-For ${JSON.stringify(r.xff)} (not rewritten by the front)`);
+    // Each request the app saw against the one the client wrote, header by header (taken in
+    // order per target; an absolute-form target reaches the app as its path).
+    const mine = [...(written.get(p.id) ?? [])];
+    for (const r of app) {
+      const at = mine.findIndex((w) => w.m === r.m && (w.u === r.u || (/^https?:\/\//i.test(w.u) && new URL(w.u).pathname === r.u)));
+      if (at < 0) {
+        violations.push(`${r.m} ${r.u} reached the app, not a request the client wrote`);
+        continue;
+      }
+      violations.push(...headerViolations(mine[at]!, r));
+      mine.splice(at, 1);
+    }
     const echoed = [...reply.matchAll(/REC#(\d+)#/g)].map((m) => Number(m[1]));
     const answered = echoed.filter((n) => byRecord.has(n)).map((n) => byRecord.get(n)!.n);
     if (answered.join(',') !== app.map((r) => r.n).join(',')) {

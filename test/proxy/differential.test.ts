@@ -2,7 +2,8 @@
 // bgproxy to an app that parses with gunicorn's parser (not llhttp), through a tee that keeps
 // the exact bytes bgproxy forwarded. For each payload the requests the app parsed must be the
 // ones llhttp reads in the forwarded bytes, each rewritten by bgproxy, each answered to the
-// client; and the client gets the statuses the corpus expects. The same corpus through a
+// client, each with the headers the client wrote (less hop-by-hop ones and those bgproxy
+// rewrites: the 'headers' class); and the client gets the statuses the corpus expects. The same corpus through a
 // naive forwarder must be flagged: that proves the checks can fail.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
@@ -25,7 +26,7 @@ const payloads = corpus.filter((p) => p.minLlhttp === undefined || llhttpAtLeast
 t.test('the corpus is large enough and names every class', async (t) => {
   t.ok(corpus.length >= 60, `${corpus.length} payloads`);
   const classes = new Set(corpus.map((p) => p.class));
-  for (const c of ['cl-te', 'te-cl', 'te-te', 'content-length', 'chunks', 'obs-fold', 'line-endings', 'controls', 'upgrade', 'refusal', 'pipelining']) t.ok(classes.has(c), c);
+  for (const c of ['cl-te', 'te-cl', 'te-te', 'content-length', 'chunks', 'obs-fold', 'line-endings', 'controls', 'upgrade', 'refusal', 'pipelining', 'headers']) t.ok(classes.has(c), c);
 });
 
 t.test('bgproxy: the app parsed exactly what bgproxy accepted, and every answer reached the client', async (t) => {
@@ -52,9 +53,18 @@ t.test('a naive forwarder is flagged by the same checks', async (t) => {
   const flagged = findings.filter((f) => f.violations.length > 0);
   if (process.env.DIFF_PRINT === '1') for (const f of flagged) console.error(JSON.stringify({ name: f.name, violations: f.violations }));
   t.ok(flagged.length > 0, `${flagged.length} of ${findings.length} payloads flagged`);
-  // Each for a different reason: raw pipelining, bytes after an upgrade, a refusal, and a
-  // TE the two parsers read differently (gunicorn takes "gzip, chunked"; llhttp parses it too).
-  for (const name of ['three pipelined GETs', 'upgrade answered 200, then GET', 'two Hosts then GET', 'TE obfuscation: gzip, chunked']) {
+  // Each for a different reason: raw pipelining, bytes after an upgrade, a refusal, a TE
+  // the two parsers read differently (gunicorn takes "gzip, chunked"; llhttp parses it too),
+  // and headers the app got other than bgproxy's rules make them (an underscore name gunicorn
+  // merges into X-Forwarded-For, a spoofed X-Forwarded-Host).
+  for (const name of [
+    'three pipelined GETs',
+    'upgrade answered 200, then GET',
+    'two Hosts then GET',
+    'TE obfuscation: gzip, chunked',
+    'underscore X_Forwarded_For',
+    'X-Forwarded-Host spoof',
+  ]) {
     t.ok(
       flagged.some((f) => f.name === name),
       `flagged: ${name}`,
