@@ -35,7 +35,11 @@ for (const setting of ['listen', 'tls.listen', 'metrics.listen'] as const) {
     );
     // Nothing was left holding the root: once the port is free, serve starts.
     await other.stop();
-    if (setting === 'listen') editConfig(root, (c) => void (c.listen = '127.0.0.1:0'));
+    if (setting === 'listen') {
+      editConfig(root, (c) => {
+        c.listen = '127.0.0.1:0';
+      });
+    }
     const s = await serve(t, root);
     t.equal(await s.stop(), 0, 'a serve on the same root starts and stops');
   });
