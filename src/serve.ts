@@ -1,13 +1,14 @@
 // `bgproxy serve`: the proxy listener, the Bgproxy instance and the control socket,
 // started in that order of safety (control socket first, so a second serve on the same
 // root fails before it binds anything) and stopped gracefully.
-import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
 import { CONFIG_FILE, type Color, type Config, type ConfigSource, formatListen, type Listen, loadConfig } from './config.js';
 import { type CommandHandler, ControlServer, type Emit, type Receive } from './control/server.js';
 import { BgError } from './errors.js';
+import { checkRunDir } from './layout/run-dir.js';
 import type { Logger } from './log.js';
 import { type MetricsServer, startMetricsServer } from './metrics/server.js';
 import { cleanTempDir } from './proxy/buffer/temp-files.js';
@@ -243,9 +244,7 @@ export async function listenFailure(err: unknown, at: Listen | number, setting: 
 export async function startServer(opts: ServeOptions): Promise<Running> {
   const { config, logger } = opts;
   if (engineProblem !== null && config.mode === 'proxy') throw new BgError('BG_STATE', engineProblem);
-  if (!existsSync(path.join(config.root, 'run'))) {
-    throw new BgError('BG_LAYOUT', `${config.root} is not a bgproxy root (no run/ directory; run bgproxy init)`);
-  }
+  checkRunDir(config.root);
   const bg = new Bgproxy({ config, logger, accessLog: opts.accessLog ?? true });
   const readConfig = opts.readConfig ?? (() => loadConfig(config.root));
   // What serve runs is what the file held when it was last loaded; status says when it differs.
