@@ -129,7 +129,8 @@ export class Bgproxy extends EventEmitter {
       locked: (action, fn) => this.locked(action, fn),
       assertHealthy: (color) => this.assertHealthy(color),
       markFailed: (color, reason, opts) => this.markFailed(color, reason, opts),
-      restartColor: (color) => this.restartColor(color),
+      // The deploy's own restart: it holds `deploying`, which refuses the operator's.
+      restartColor: (color) => op.restartForRelease(this.#ctx, color),
       roleOf: (color) => this.roleOf(color),
     };
     this.#exchange = {
@@ -260,7 +261,7 @@ export class Bgproxy extends EventEmitter {
 
   /** Starts (or restarts, undrained) `color`'s app and resolves when it is healthy. */
   startColor(color: Color): Promise<void> {
-    return this.#colors.start(color, this.roleOf(color));
+    return op.startColor(this.#ctx, color);
   }
 
   /** Drains `color` and stops its app; the live color only with force. */

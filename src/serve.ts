@@ -1,13 +1,14 @@
 // `bgproxy serve`: the proxy listener, the Bgproxy instance and the control socket,
 // started in that order of safety (control socket first, so a second serve on the same
 // root fails before it binds anything) and stopped gracefully.
-import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { Bgproxy, type ReloadPlan, type Status } from './bgproxy.js';
-import { CONFIG_FILE, type Color, type Config, type ConfigSource, formatListen, loadConfig } from './config.js';
+import { CONFIG_FILE, type Color, type Config, type ConfigSource, formatListen, type Listen, loadConfig } from './config.js';
 import { type CommandHandler, ControlServer, type Emit, type Receive } from './control/server.js';
 import { BgError } from './errors.js';
+import { checkRunDir } from './layout/run-dir.js';
 import type { Logger } from './log.js';
 import { type MetricsServer, startMetricsServer } from './metrics/server.js';
 import { cleanTempDir } from './proxy/buffer/temp-files.js';
@@ -16,6 +17,7 @@ import { H2Front } from './proxy/h2/front.js';
 import { engineProblem } from './proxy/llhttp.js';
 import { createFrontServer, type FrontServer } from './proxy/proxy-server.js';
 import { planReload } from './reload.js';
+import { formatHolder, whoListens } from './supervisor/port-owner.js';
 
 export interface ServeOptions {
   config: Readonly<Config>;
@@ -214,12 +216,35 @@ export function controlHandlers(bg: Bgproxy): Record<string, CommandHandler> {
   };
 }
 
+/**
+ * One line for a listener serve could not open: with EADDRINUSE, who holds the port (pid
+ * and command, from /proc: an old serve, nginx, another site), so the fix is obvious; with
+ * EACCES, why a low port is refused. `setting`: the bgproxy.json key that names it.
+ */
+export async function listenFailure(err: unknown, at: Listen | number, setting: 'listen' | 'tls.listen' | 'metrics.listen'): Promise<BgError> {
+  const e = err as NodeJS.ErrnoException;
+  const label = setting === 'listen' ? '' : ` (${setting})`;
+  if (typeof at === 'number') return new BgError('BG_STATE', `cannot listen on the socket passed as fd ${at}${label}: ${e.code ?? e.message}`);
+  const where = `${formatListen(at)}${label}`;
+  let why: string;
+  if (e.code === 'EADDRINUSE') {
+    const held = await whoListens(at.port).catch(() => null);
+    const by = held ? formatHolder(held.holder) : 'another process';
+    why = `port ${at.port} is already in use by ${by}: stop it, or change ${setting} in ${CONFIG_FILE}`;
+  } else if (e.code === 'EACCES') {
+    why = `permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; see Running under systemd in the README), or change ${setting} in ${CONFIG_FILE}`;
+  } else if (e.code === 'EADDRNOTAVAIL') {
+    why = `${at.host} is not an address of this machine: change ${setting} in ${CONFIG_FILE}`;
+  } else {
+    why = e.code ?? e.message;
+  }
+  return new BgError('BG_STATE', `cannot listen on ${where}: ${why}`);
+}
+
 export async function startServer(opts: ServeOptions): Promise<Running> {
   const { config, logger } = opts;
   if (engineProblem !== null && config.mode === 'proxy') throw new BgError('BG_STATE', engineProblem);
-  if (!existsSync(path.join(config.root, 'run'))) {
-    throw new BgError('BG_LAYOUT', `${config.root} is not a bgproxy root (no run/ directory; run bgproxy init)`);
-  }
+  checkRunDir(config.root);
   const bg = new Bgproxy({ config, logger, accessLog: opts.accessLog ?? true });
   const readConfig = opts.readConfig ?? (() => loadConfig(config.root));
   // What serve runs is what the file held when it was last loaded; status says when it differs.
@@ -271,9 +296,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       bg.listenAddress = formatListen({ host: addr.address, port: addr.port });
     } catch (err) {
       await control.close();
-      const e = err as NodeJS.ErrnoException;
-      const where = fd === undefined ? formatListen(config.listen) : `the socket passed as fd ${fd}`;
-      throw new BgError('BG_STATE', `cannot listen on ${where}: ${e.code ?? e.message}`);
+      throw await listenFailure(err, fd === undefined ? config.listen : fd, 'listen');
     }
   }
   let tlsServer: tls.Server | null = null;
@@ -299,9 +322,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
     } catch (err) {
       await server.close(0);
       await control.close();
-      const e = err as NodeJS.ErrnoException;
-      const where = fd === undefined ? formatListen(config.tls.listen) : `the socket passed as fd ${fd}`;
-      throw new BgError('BG_STATE', `cannot listen on ${where} (tls.listen): ${e.code ?? e.message}`);
+      throw await listenFailure(err, fd === undefined ? config.tls.listen : fd, 'tls.listen');
     }
     // Both listeners are up: the CA can reach the HTTP-01 and TLS-ALPN-01 answers.
     bg.tls.start();
@@ -315,8 +336,7 @@ export async function startServer(opts: ServeOptions): Promise<Running> {
       bg.tls?.close();
       await Promise.all([server?.close(0), h2?.close(0)]);
       await control.close();
-      const e = err as NodeJS.ErrnoException;
-      throw new BgError('BG_STATE', `cannot listen on ${formatListen(config.metrics.listen)} (metrics.listen): ${e.code ?? e.message}`);
+      throw await listenFailure(err, config.metrics.listen, 'metrics.listen');
     }
   }
   const metricsListen = metricsServer ? formatListen({ host: metricsServer.address.address, port: metricsServer.address.port }) : null;

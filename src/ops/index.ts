@@ -2,7 +2,7 @@
 export { canary } from './canary.js';
 export { cutover, release } from './cutover.js';
 export { deploy, interruptDeploy } from './deploy.js';
-export { restartColor } from './restart.js';
+export { restartColor, restartForRelease, startColor } from './restart.js';
 export { autoRollback, rollback } from './rollback.js';
 export { status } from './status.js';
 export { stop, stopColor } from './stop.js';

@@ -2,10 +2,12 @@
 // when serve stops (Bgproxy.close, after the listeners closed): the watch, held requests,
 // certificate renewals, then both colors drained and their apps stopped.
 import type { Color } from '../config.js';
+import { assertNotDeploying } from './busy.js';
 import type { OpsContext } from './context.js';
 
 /** Drains `color` and stops its app; the live color only with force. */
-export function stopColor(ctx: OpsContext, color: Color, opts: { force?: boolean } = {}): Promise<{ cutOff: number; killed: boolean; drainMs: number }> {
+export async function stopColor(ctx: OpsContext, color: Color, opts: { force?: boolean } = {}): Promise<{ cutOff: number; killed: boolean; drainMs: number }> {
+  assertNotDeploying(ctx, color, 'stop');
   return ctx.colors.stop(color, { live: ctx.state.roles.live === color, force: opts.force === true });
 }
 

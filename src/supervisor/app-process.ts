@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { checkHealth } from './health-check.js';
 import { LogFile } from './log-file.js';
-import { formatHolder, ownership, type PortHolder, whoListens } from './port-owner.js';
+import { formatHolder, listensElsewhere, ownership, type PortHolder, portListeners, whoListens } from './port-owner.js';
 import { groupMembers, signalGroup, waitGroupGone } from './process-group.js';
 import { describeExit, type ExitInfo, type GroupLeader, removePidFile, spawnInGroup, writePidFile } from './spawn.js';
 
@@ -283,10 +283,11 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
     if (ready.why === 'exited') await sleep(50);
     const detail = run.tail.text();
     if (ready.why === 'timeout') {
-      this.#setState('unhealthy', `not healthy within ${o.startTimeoutMs} ms: ${ready.reason}`);
-      this.#log.warn({ pid, reason: ready.reason }, 'not ready in time');
+      const why = (await this.#listensElsewhere(run)) ?? ready.reason;
+      this.#setState('unhealthy', `not healthy within ${o.startTimeoutMs} ms: ${why}`);
+      this.#log.warn({ pid, reason: why }, 'not ready in time');
       void this.#monitor(run);
-      throw new BgError('BG_PROCESS', `${this.color} did not become healthy within ${o.startTimeoutMs} ms: ${ready.reason}`, {
+      throw new BgError('BG_PROCESS', `${this.color} did not become healthy within ${o.startTimeoutMs} ms: ${why}`, {
         detail,
       });
     }
@@ -294,6 +295,23 @@ export class AppProcess extends EventEmitter<AppProcessEvents> {
       throw new BgError('BG_PROCESS', `${this.color} ${ready.reason} before it became healthy`, { detail });
     }
     throw new BgError('BG_PROCESS', `${this.color} was stopped before it became healthy`);
+  }
+
+  /**
+   * When nothing listens on the app's port but its process tree listens on another one
+   * (it ignores $PORT: a hard-coded 8000, a framework's default), says so: "app (pid N)
+   * listens on 127.0.0.1:8000, not on its port 9001". null otherwise.
+   */
+  async #listensElsewhere(run: Run): Promise<string | null> {
+    const { port } = this.#o;
+    if (run.leader.exitInfo) return null;
+    const here = await portListeners(port);
+    if (here === null || here.all.size > 0) return null;
+    const elsewhere = await listensElsewhere(run.leader.pid, port);
+    if (!elsewhere || elsewhere.length === 0) return null;
+    const first = elsewhere[0]!;
+    const addresses = elsewhere.filter((l) => l.pid === first.pid).map((l) => l.address);
+    return `app (pid ${first.pid}) listens on ${addresses.join(' and ')}, not on its port ${port}: make it listen on $PORT (bgproxy sets PORT=${port})`;
   }
 
   async #waitReady(run: Run): Promise<Readiness> {

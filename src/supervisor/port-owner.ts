@@ -166,6 +166,64 @@ export function processTree(leader: number): number[] {
   return tree;
 }
 
+/** "0100007F" (/proc/net/tcp, host byte order per 32-bit word) -> "127.0.0.1"; IPv6 as "[::1]". */
+function procAddress(hex: string): string {
+  const words = hex.match(/.{8}/g) ?? [];
+  const bytes = words.flatMap((w) => (w.match(/../g) ?? []).reverse().map((b) => Number.parseInt(b, 16)));
+  if (bytes.length === 4) return bytes.join('.');
+  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255) return bytes.slice(12).join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
+  // Compress the longest run of zero groups, as people write IPv6 addresses.
+  const joined = groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+  return `[${joined}]`;
+}
+
+/** A listener of an app's process tree on some port other than its own. */
+export interface ElsewhereListener {
+  pid: number;
+  /** "127.0.0.1:8000", "0.0.0.0:8000", "[::]:8000" */
+  address: string;
+  port: number;
+}
+
+/**
+ * The TCP listeners held by `leader`'s process tree on ports other than `port`: an app
+ * that ignores $PORT (listens on its framework's default, say) never answers the probe,
+ * and without this the start just timed out. [] when there are none, null without /proc.
+ */
+export async function listensElsewhere(leader: number, port: number): Promise<ElsewhereListener[] | null> {
+  const byInode = new Map<string, { address: string; port: number }>();
+  let readAny = false;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = await readFile(file, 'latin1');
+    } catch {
+      continue;
+    }
+    readAny = true;
+    for (const line of text.split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] !== LISTEN || f[9] === undefined) continue;
+      const [addr, p] = (f[1] ?? '').split(':');
+      if (addr === undefined || p === undefined) continue;
+      const lport = Number.parseInt(p, 16);
+      if (lport === port) continue;
+      byInode.set(f[9], { address: `${procAddress(addr)}:${lport}`, port: lport });
+    }
+  }
+  if (!readAny) return null;
+  const out: ElsewhereListener[] = [];
+  for (const pid of processTree(leader).sort((a, b) => a - b)) {
+    for (const inode of socketInodes(pid)) {
+      const l = byInode.get(inode);
+      if (l && !out.some((o) => o.address === l.address)) out.push({ pid, ...l });
+    }
+  }
+  return out;
+}
+
 export type Ownership =
   | { kind: 'ours' }
   /** Nothing listens where the probe connects. */

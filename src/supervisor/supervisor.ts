@@ -151,20 +151,25 @@ export class Supervisor {
     } catch {
       return;
     }
-    if (!Number.isInteger(pid) || pid <= 1 || groupMembers(pid).length === 0) {
+    const members = Number.isInteger(pid) && pid > 1 ? groupMembers(pid) : [];
+    if (members.length === 0) {
       removePidFile(pidFile);
       return;
     }
+    // The leader may be gone while its group lives on: a Python parent that exited leaving
+    // its workers is a zombie under an init that does not reap (its /proc/PID/cwd unreadable),
+    // or reaped. Judge the group by a live member then: the leader if it lives, else the first.
+    const member = members.includes(pid) ? pid : members[0]!;
     let cwd = '';
     try {
-      cwd = readlinkSync(`/proc/${pid}/cwd`);
+      cwd = readlinkSync(`/proc/${member}/cwd`);
     } catch {}
-    if (!cwd.startsWith(path.join(c.root, color) + path.sep)) {
-      this.#log.warn({ color, pid, cwd }, 'app.pid names a process that is not this color\'s app: left alone');
+    if (!cwd.startsWith(path.join(c.root, color) + path.sep) && !startedBy(member, c.root, color)) {
+      this.#log.warn({ color, pid, member, cwd }, 'app.pid names a process that is not this color\'s app: left alone');
       removePidFile(pidFile);
       return;
     }
-    this.#log.warn({ color, pid }, 'stopping an app left running by an earlier serve');
+    this.#log.warn({ color, pid, ...(member !== pid ? { member, leader: 'exited' } : {}) }, 'stopping an app left running by an earlier serve');
     await this.#stopGroup(pid);
     removePidFile(pidFile);
   }
