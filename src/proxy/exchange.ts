@@ -336,20 +336,17 @@ export class Exchange implements UpstreamUser, SpoolOwner {
 
   onResponseHead(status: number, message: string, raw: string[], _keepAlive: boolean, upgrade: boolean): boolean {
     if (this.finished) return true;
+    // llhttp reads any three digits: a status below 100 is no answer, and read as a 1xx it
+    // left the client waiting for one that never came.
+    if (status < 100) return this.#badResponse(status, 'upstream status below 100');
     if (status < 200 && status !== 101) {
       // 100 Continue, 103 Early Hints: informational, not forwarded.
       this.#info = true;
       return false;
     }
-    if (upgrade || status === 101) {
-      // An upgrade this request did not ask for: not an answer to relay, and the socket
-      // now speaks something else. The client gets a 502 (not a retry: the app answered).
-      this.#dropConn();
-      this.#s.logger.debug({ color: this.target.color, status }, 'upstream switched protocols unasked');
-      this.target.upstreamErrors[PROTOCOL]!++;
-      this.#fail('bad-response');
-      return true;
-    }
+    // An upgrade this request did not ask for: not an answer to relay, and the socket now
+    // speaks something else.
+    if (upgrade || status === 101) return this.#badResponse(status, 'upstream switched protocols unasked');
     this.#gotResponse = true;
     this.status = status;
     if (this.#conn !== null) this.#conn.seen = performance.now();
@@ -377,6 +374,19 @@ export class Exchange implements UpstreamUser, SpoolOwner {
     if (this.addHeaders !== null) for (const h of this.addHeaders) headers.push(h);
     this.#sink.head(status, message, headers, this.#framing);
     return isHead;
+  }
+
+  /**
+   * An answer that cannot be relayed: the client gets bgproxy's 502 (not a retry: the app
+   * answered) and the upstream socket is closed, never read for another request. Returns
+   * true (read no body) for onResponseHead.
+   */
+  #badResponse(status: number, why: string): boolean {
+    this.#dropConn();
+    this.#s.logger.debug({ color: this.target.color, status }, why);
+    this.target.upstreamErrors[PROTOCOL]!++;
+    this.#fail('bad-response');
+    return true;
   }
 
   onResponseBody(chunk: Buffer): void {

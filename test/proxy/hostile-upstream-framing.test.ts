@@ -1,0 +1,172 @@
+// An app whose response head is wrong in ways llhttp accepts: a status below 100, a
+// Content-Length on a 204/304, control characters in the reason phrase, a Transfer-Encoding
+// other than plain chunked, a 1xx carrying Content-Length. A raw TCP upstream writes the
+// crafted bytes, a real proxy relays them, a raw client socket checks the exact bytes it
+// gets and that its connection still carries the next request where it should.
+
+import net from 'node:net';
+import t, { type Test } from 'tap';
+import { colorHandler, startBackend } from '../helpers/backend.js';
+import { startProxy } from '../helpers/proxy.js';
+import { onRequestHead, startRawUpstream, stillServes } from '../helpers/raw.js';
+
+const BAD_BODY = 'bgproxy: bad response from the green app\n';
+
+/** Blue answers normally; green (next.live.test) is the raw upstream; its sockets are kept. */
+async function withRawGreen(t: Test, respond: (s: net.Socket) => void) {
+  const blue = await startBackend(t, colorHandler('blue'));
+  const sockets: net.Socket[] = [];
+  const green = await startRawUpstream(t, (s) => {
+    sockets.push(s);
+    onRequestHead(respond)(s);
+  });
+  const p = await startProxy(t, { blue, green });
+  return { p, green, sockets };
+}
+
+interface Reply {
+  status: number;
+  /** The status line without CRLF, as the client got it. */
+  statusLine: string;
+  /** Header lines after the status line (X-Request-Id's value masked). */
+  lines: string[];
+  body: string;
+  /** Every byte of this response. */
+  raw: string;
+}
+
+/** A kept-alive raw client connection that reads whole responses one at a time. */
+class RawClient {
+  readonly socket: net.Socket;
+  #buf = '';
+  #wake: (() => void) | null = null;
+  closed = false;
+
+  constructor(port: number) {
+    this.socket = net.connect(port, '127.0.0.1');
+    this.socket.on('data', (d: Buffer) => {
+      this.#buf += d.toString('latin1');
+      this.#wake?.();
+    });
+    this.socket.on('error', () => {});
+    this.socket.on('close', () => {
+      this.closed = true;
+      this.#wake?.();
+    });
+  }
+
+  send(bytes: string): void {
+    this.socket.write(bytes);
+  }
+
+  /** Everything received and not yet read as a response. */
+  get pending(): string {
+    return this.#buf;
+  }
+
+  /** Waits up to `ms` for `take` to find a whole response at the start of the buffer. */
+  async #until<R>(take: (buf: string) => R | null, ms: number, what: string): Promise<R> {
+    const deadline = performance.now() + ms;
+    for (;;) {
+      const r = take(this.#buf);
+      if (r !== null) return r;
+      const left = deadline - performance.now();
+      if (this.closed || left <= 0) throw new Error(`${what}: got ${JSON.stringify(this.#buf)}${this.closed ? ' then close' : ' then nothing'}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = null;
+    }
+  }
+
+  /** Reads one response (body by Content-Length, chunked, or none for HEAD/204/304). */
+  async response(ms = 4000, noBody = false): Promise<Reply> {
+    return this.#until(
+      (buf) => {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return null;
+        const [statusLine, ...lines] = buf.slice(0, end).split('\r\n');
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1] ?? 0);
+        const header = (name: string) => lines.find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+        let at = end + 4;
+        let body = '';
+        if (!noBody && status !== 204 && status !== 304) {
+          if (header('transfer-encoding') === 'chunked') {
+            for (;;) {
+              const eol = buf.indexOf('\r\n', at);
+              if (eol < 0) return null;
+              const size = Number.parseInt(buf.slice(at, eol), 16);
+              if (buf.length < eol + 2 + size + 2) return null;
+              body += buf.slice(eol + 2, eol + 2 + size);
+              at = eol + 2 + size + 2;
+              if (size === 0) break;
+            }
+          } else {
+            const len = Number(header('content-length') ?? 0);
+            if (buf.length < at + len) return null;
+            body = buf.slice(at, at + len);
+            at += len;
+          }
+        }
+        const raw = buf.slice(0, at);
+        this.#buf = buf.slice(at);
+        return { status, statusLine: statusLine!, lines: lines.map((l) => l.replace(/^(X-Request-Id:) .*/i, '$1 *')), body, raw };
+      },
+      ms,
+      'a whole response',
+    );
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+function client(t: Test, port: number): RawClient {
+  const c = new RawClient(port);
+  t.teardown(() => c.close());
+  return c;
+}
+
+const GET_GREEN = 'GET / HTTP/1.1\r\nHost: next.live.test\r\n\r\n';
+const GET_BLUE = 'GET / HTTP/1.1\r\nHost: live.test\r\n\r\n';
+
+/** Resolves true once `s` has closed, false after `ms`. */
+function closedWithin(s: net.Socket, ms: number): Promise<boolean> {
+  if (s.destroyed) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    s.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** The client's 502: the standard status line, the fixed body, nothing more on the wire. */
+async function expect502(t: Test, c: RawClient, sockets: net.Socket[], name: string): Promise<void> {
+  const r = await c.response().catch((e: Error) => ({ status: -1, statusLine: e.message, lines: [], body: '', raw: '' }));
+  t.equal(r.statusLine, 'HTTP/1.1 502 Bad Gateway', `${name}: 502 with the standard phrase`);
+  t.equal(r.body, BAD_BODY, `${name}: bgproxy's fixed body`);
+  t.ok(await closedWithin(sockets.at(-1)!, 3000), `${name}: the upstream socket is closed`);
+  // The client's connection carries on: its next request is answered, nothing stray before it.
+  c.send(GET_BLUE);
+  const next = await c.response().catch((e: Error) => ({ status: -1, body: e.message }));
+  t.equal(next.status, 200, `${name}: the next request on the same client connection is answered`);
+  t.equal(next.body, 'blue\n', `${name}: with its own body`);
+}
+
+t.test('a status below 100 -> 502 at once, the upstream socket closed, the client connection usable', async (t) => {
+  for (const code of ['042', '000', '099']) {
+    // The app keeps its socket open: before, this hung until upstreamTimeoutMs (60 s).
+    const { p, sockets } = await withRawGreen(t, (s) => s.write(`HTTP/1.1 ${code} X\r\nContent-Length: 0\r\n\r\n`));
+    const c = client(t, p.port);
+    c.send(GET_GREEN);
+    await expect502(t, c, sockets, `status ${code}`);
+    await stillServes(t, p.port);
+  }
+});
