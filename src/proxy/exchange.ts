@@ -104,6 +104,14 @@ export interface ExchangeOwner {
   exchangeDone(ex: Exchange): void;
 }
 
+/** Removes Content-Length fields from a [name, value, …] list, in place. */
+function withoutContentLength(headers: string[]): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const name = headers[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') headers.splice(i, 2);
+  }
+}
+
 export class Exchange implements UpstreamUser, SpoolOwner {
   readonly #s: ExchangeSettings;
   readonly target: Target;
@@ -371,6 +379,9 @@ export class Exchange implements UpstreamUser, SpoolOwner {
     const b = this.#s.buffering;
     this.#spoolable = b?.responses === true && !stream && this.#framing !== 'none';
     const headers = responseHeaders(raw, connection, this.id);
+    // A 204 or 304 has no body whatever it says (RFC 9110 §8.6): a Content-Length on it
+    // would have a client that trusts it wait for bytes that never come (a HEAD answer's is kept).
+    if (status === 204 || status === 304) withoutContentLength(headers);
     if (this.addHeaders !== null) for (const h of this.addHeaders) headers.push(h);
     this.#sink.head(status, message, headers, this.#framing);
     return isHead;

@@ -170,3 +170,30 @@ t.test('a status below 100 -> 502 at once, the upstream socket closed, the clien
     await stillServes(t, p.port);
   }
 });
+
+t.test('Content-Length on a 204 or 304 is dropped; on a HEAD answer it is kept', async (t) => {
+  for (const [status, phrase] of [
+    [204, 'No Content'],
+    [304, 'Not Modified'],
+  ] as const) {
+    const { p, sockets } = await withRawGreen(t, (s) => s.write(`HTTP/1.1 ${status} ${phrase}\r\nX-A: 1\r\nContent-Length: 5\r\nETag: "e"\r\n\r\n`));
+    const c = client(t, p.port);
+    c.send(GET_GREEN);
+    const r = await c.response();
+    t.equal(r.statusLine, `HTTP/1.1 ${status} ${phrase}`);
+    t.same(r.lines, ['X-A: 1', 'ETag: "e"', 'X-Request-Id: *', 'Connection: keep-alive'], `${status}: no Content-Length reaches the client`);
+    // Twice on the same connection: nothing is taken as a body, the pooled socket is reused.
+    c.send(GET_GREEN);
+    const again = await c.response();
+    t.equal(again.raw, r.raw.replace(/X-Request-Id: [^\r]*/, /X-Request-Id: [^\r]*/.exec(again.raw)![0]), `${status}: the next request gets the same answer`);
+    t.equal(c.pending, '', `${status}: nothing else on the wire`);
+    t.equal(sockets.length, 1, `${status}: one upstream socket for both`);
+  }
+  const { p } = await withRawGreen(t, (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n'));
+  const c = client(t, p.port);
+  c.send('HEAD / HTTP/1.1\r\nHost: next.live.test\r\n\r\n');
+  const r = await c.response(4000, true);
+  t.ok(r.lines.includes('Content-Length: 5'), 'a HEAD answer keeps its Content-Length');
+  c.send(GET_BLUE);
+  t.equal((await c.response()).body, 'blue\n', 'and the connection carries on');
+});
