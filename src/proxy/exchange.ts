@@ -9,7 +9,7 @@ import { RequestBody } from './buffer/request-body.js';
 import { ResponseSpool, type SpoolOwner } from './buffer/response-spool.js';
 import type { TempStore } from './buffer/temp-files.js';
 import { responseHeaders } from './headers.js';
-import { reasonPhrase } from './status.js';
+import { reasonPhrase, relayedPhrase } from './status.js';
 import type { Target } from './target.js';
 import type { Clock, UpstreamConn, UpstreamUser } from './upstream.js';
 
@@ -383,7 +383,7 @@ export class Exchange implements UpstreamUser, SpoolOwner {
     // would have a client that trusts it wait for bytes that never come (a HEAD answer's is kept).
     if (status === 204 || status === 304) withoutContentLength(headers);
     if (this.addHeaders !== null) for (const h of this.addHeaders) headers.push(h);
-    this.#sink.head(status, message, headers, this.#framing);
+    this.#sink.head(status, relayedPhrase(status, message), headers, this.#framing);
     return isHead;
   }
 

@@ -197,3 +197,24 @@ t.test('Content-Length on a 204 or 304 is dropped; on a HEAD answer it is kept',
   c.send(GET_BLUE);
   t.equal((await c.response()).body, 'blue\n', 'and the connection carries on');
 });
+
+t.test('control characters in a reason phrase -> the standard phrase for that status', async (t) => {
+  const CASES: Array<[string, string, string]> = [
+    ['200 a\x01b', 'HTTP/1.1 200 OK', 'SOH'],
+    ['200 OK\x00', 'HTTP/1.1 200 OK', 'NUL'],
+    ['404 Not\x1b[31mFound', 'HTTP/1.1 404 Not Found', 'an ANSI escape'],
+    ['503 Busy\x7f', 'HTTP/1.1 503 Service Unavailable', 'DEL'],
+    ['200 Split\x0bHere', 'HTTP/1.1 200 OK', 'VT'],
+    ['200 Fine\tby me', 'HTTP/1.1 200 Fine\tby me', 'HTAB (allowed: kept)'],
+  ];
+  for (const [line, want, name] of CASES) {
+    const { p } = await withRawGreen(t, (s) => s.write(Buffer.from(`HTTP/1.1 ${line}\r\nContent-Length: 2\r\n\r\nok`, 'latin1')));
+    const c = client(t, p.port);
+    c.send(GET_GREEN);
+    const r = await c.response().catch((e: Error) => ({ statusLine: e.message, body: '' }));
+    t.equal(r.statusLine, want, `${name}: ${JSON.stringify(want)}`);
+    t.equal(r.body, 'ok', `${name}: the body relayed`);
+    c.send(GET_BLUE);
+    t.equal((await c.response()).body, 'blue\n', `${name}: the connection carries on`);
+  }
+});
