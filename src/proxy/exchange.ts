@@ -359,7 +359,7 @@ export class Exchange implements UpstreamUser, SpoolOwner {
     this.status = status;
     if (this.#conn !== null) this.#conn.seen = performance.now();
     const isHead = this.method === 'HEAD';
-    let te = false;
+    let te: string | undefined;
     let cl = false;
     let connection: string | undefined;
     let stream = false;
@@ -368,13 +368,19 @@ export class Exchange implements UpstreamUser, SpoolOwner {
       const n = name.length;
       if (n === 17) {
         const lower = name.toLowerCase();
-        if (lower === 'transfer-encoding') te = true;
+        if (lower === 'transfer-encoding') te = te === undefined ? raw[i + 1]! : `${te}, ${raw[i + 1]}`;
         else if (lower === 'x-accel-buffering' && raw[i + 1]!.trim().toLowerCase() === 'no') stream = true;
       } else if (n === 14 && name.toLowerCase() === 'content-length') cl = true;
       else if (n === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
       else if (n === 12 && name.toLowerCase() === 'content-type' && raw[i + 1]!.trimStart().toLowerCase().startsWith('text/event-stream')) stream = true;
     }
-    this.#framing = isHead || status === 204 || status === 304 ? 'none' : te ? 'chunked' : cl ? 'length' : 'close';
+    const noBody = isHead || status === 204 || status === 304;
+    // Only plain chunked can be relayed (Transfer-Encoding is hop-by-hop: the client is told
+    // of no other coding). llhttp de-chunks `gzip, chunked` and the client would get gzip
+    // bytes as the body; with chunked not last (`chunked, identity`, `identity`) it reads to
+    // the close without de-chunking, chunk sizes and all; chunked twice is not one chunked body.
+    if (te !== undefined && !noBody && te.trim().toLowerCase() !== 'chunked') return this.#badResponse(status, 'upstream transfer-encoding other than chunked');
+    this.#framing = noBody ? 'none' : te !== undefined ? 'chunked' : cl ? 'length' : 'close';
     // Events and what the app asks to stream (nginx's X-Accel-Buffering: no) go at the app's pace.
     const b = this.#s.buffering;
     this.#spoolable = b?.responses === true && !stream && this.#framing !== 'none';

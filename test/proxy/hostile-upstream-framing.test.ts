@@ -218,3 +218,28 @@ t.test('control characters in a reason phrase -> the standard phrase for that st
     t.equal((await c.response()).body, 'blue\n', `${name}: the connection carries on`);
   }
 });
+
+t.test('a Transfer-Encoding other than plain chunked -> 502, the upstream socket closed', async (t) => {
+  const CASES: Array<[string, string]> = [
+    ['gzip, chunked', 'Transfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'],
+    ['chunked, identity', 'Transfer-Encoding: chunked, identity\r\n\r\nokok'],
+    ['identity', 'Transfer-Encoding: identity\r\n\r\nokok'],
+    ['chunked twice', 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'],
+    ['an empty list element', 'Transfer-Encoding: , chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'],
+  ];
+  for (const [name, rest] of CASES) {
+    // The app keeps its socket open (a close-delimited body would never end).
+    const { p, sockets } = await withRawGreen(t, (s) => s.write(`HTTP/1.1 200 OK\r\n${rest}`));
+    const c = client(t, p.port);
+    c.send(GET_GREEN);
+    await expect502(t, c, sockets, name);
+  }
+  for (const te of ['chunked', 'Chunked ']) {
+    const { p } = await withRawGreen(t, (s) => s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: ${te}\r\n\r\n2\r\nok\r\n0\r\n\r\n`));
+    const c = client(t, p.port);
+    c.send(GET_GREEN);
+    const r = await c.response();
+    t.equal(r.status, 200, `${JSON.stringify(te)}: relayed`);
+    t.equal(r.body, 'ok', `${JSON.stringify(te)}: its body re-chunked`);
+  }
+});
