@@ -348,9 +348,12 @@ export class Exchange implements UpstreamUser, SpoolOwner {
     // left the client waiting for one that never came.
     if (status < 100) return this.#badResponse(status, 'upstream status below 100');
     if (status < 200 && status !== 101) {
-      // 100 Continue, 103 Early Hints: informational, not forwarded.
+      // 100 Continue, 103 Early Hints: informational, not forwarded. A 1xx ends at its head
+      // (RFC 9110 §15.2): true has llhttp read no body whatever its Content-Length says
+      // (llhttp itself skips one only for 100, 102 and 103), so no byte of it reaches the
+      // client; bytes the app sends as one are read as the next head (502).
       this.#info = true;
-      return false;
+      return true;
     }
     // An upgrade this request did not ask for: not an answer to relay, and the socket now
     // speaks something else.

@@ -243,3 +243,28 @@ t.test('a Transfer-Encoding other than plain chunked -> 502, the upstream socket
     t.equal(r.body, 'ok', `${JSON.stringify(te)}: its body re-chunked`);
   }
 });
+
+t.test('a 1xx with Content-Length has no body: nothing of it reaches the client', async (t) => {
+  for (const info of ['199 Whatever', '103 Early Hints', '150 X']) {
+    // RFC 9110 §15.2: a 1xx ends at its head; the 200 follows at once.
+    const { p, sockets } = await withRawGreen(t, (s) => s.write(`HTTP/1.1 ${info}\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`));
+    const c = client(t, p.port);
+    c.send(GET_GREEN);
+    const r = await c.response().catch((e: Error) => ({ statusLine: e.message, raw: '', body: '' }));
+    t.equal(r.statusLine, 'HTTP/1.1 200 OK', `${info}: the client's answer is the 200`);
+    t.equal(r.body, 'ok', `${info}: with its body`);
+    t.ok(r.raw.startsWith('HTTP/1.1 200 OK\r\n'), `${info}: nothing before it`);
+    c.send(GET_GREEN);
+    const again = await c.response().catch((e: Error) => ({ statusLine: e.message, body: '' }));
+    t.equal(again.statusLine, 'HTTP/1.1 200 OK', `${info}: the next request too`);
+    t.equal(again.body, 'ok', `${info}: with its own body`);
+    t.equal(sockets.length, 1, `${info}: on the same upstream socket`);
+  }
+  // An app that does send 5 "body" bytes after its 1xx: they are not HTTP, so 502, and
+  // none of them reach the client.
+  const { p, sockets } = await withRawGreen(t, (s) => s.write('HTTP/1.1 199 X\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+  const c = client(t, p.port);
+  c.send(GET_GREEN);
+  await expect502(t, c, sockets, '1xx then body bytes');
+  await stillServes(t, p.port);
+});
