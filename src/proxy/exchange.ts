@@ -105,11 +105,16 @@ export interface ExchangeOwner {
 }
 
 /** Removes Content-Length fields from a [name, value, …] list, in place. */
-function withoutContentLength(headers: string[]): void {
+export function withoutContentLength(headers: string[]): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
     const name = headers[i]!;
     if (name.length === 14 && name.toLowerCase() === 'content-length') headers.splice(i, 2);
   }
+}
+
+/** Whether a Transfer-Encoding (its fields joined) is `chunked` alone, the one bgproxy relays. */
+export function plainChunked(te: string): boolean {
+  return te.trim().toLowerCase() === 'chunked';
 }
 
 export class Exchange implements UpstreamUser, SpoolOwner {
@@ -382,7 +387,7 @@ export class Exchange implements UpstreamUser, SpoolOwner {
     // of no other coding). llhttp de-chunks `gzip, chunked` and the client would get gzip
     // bytes as the body; with chunked not last (`chunked, identity`, `identity`) it reads to
     // the close without de-chunking, chunk sizes and all; chunked twice is not one chunked body.
-    if (te !== undefined && !noBody && te.trim().toLowerCase() !== 'chunked') return this.#badResponse(status, 'upstream transfer-encoding other than chunked');
+    if (te !== undefined && !noBody && !plainChunked(te)) return this.#badResponse(status, 'upstream transfer-encoding other than chunked');
     this.#framing = noBody ? 'none' : te !== undefined ? 'chunked' : cl ? 'length' : 'close';
     // Events and what the app asks to stream (nginx's X-Accel-Buffering: no) go at the app's pace.
     const b = this.#s.buffering;

@@ -8,7 +8,7 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 import { colorHandler, startBackend } from '../helpers/backend.js';
 import { startProxy } from '../helpers/proxy.js';
-import { onRequestHead, startRawUpstream, stillServes } from '../helpers/raw.js';
+import { onRequestHead, rawExchange, startRawUpstream, stillServes } from '../helpers/raw.js';
 
 const BAD_BODY = 'bgproxy: bad response from the green app\n';
 
@@ -267,4 +267,43 @@ t.test('a 1xx with Content-Length has no body: nothing of it reaches the client'
   c.send(GET_GREEN);
   await expect502(t, c, sockets, '1xx then body bytes');
   await stillServes(t, p.port);
+});
+
+// The same heads as the answer to an upgrade request (a websocket the app refuses): they
+// are read by the tunnel's own parser, and relayed with Connection: close.
+const UPGRADE = 'GET /ws HTTP/1.1\r\nHost: next.live.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+
+/** The status line and header lines (X-Request-Id masked) of what the client got before the close, and the rest. */
+function split(reply: string): { statusLine: string; lines: string[]; body: string } {
+  const end = reply.indexOf('\r\n\r\n');
+  const [statusLine, ...lines] = (end < 0 ? reply : reply.slice(0, end)).split('\r\n');
+  return { statusLine: statusLine!, lines: lines.map((l) => l.replace(/^(X-Request-Id:) .*/i, '$1 *')), body: end < 0 ? '' : reply.slice(end + 4) };
+}
+
+t.test('answers to an upgrade request: the same heads are refused, cleaned or read the same way', async (t) => {
+  const CASES: Array<[string, string, (r: ReturnType<typeof split>) => void]> = [
+    ['a status below 100', 'HTTP/1.1 042 X\r\nContent-Length: 0\r\n\r\n', (r) => t.equal(r.statusLine, 'HTTP/1.1 502 Bad Gateway', 'a status below 100: 502 at once')],
+    [
+      'Content-Length on a 204',
+      'HTTP/1.1 204 No Content\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n',
+      (r) => t.same([r.statusLine, ...r.lines], ['HTTP/1.1 204 No Content', 'X-A: 1', 'X-Request-Id: *', 'Connection: close'], 'a 204: no Content-Length'),
+    ],
+    ['a control character in the phrase', 'HTTP/1.1 403 No\x1b[2Jpe\r\nContent-Length: 2\r\n\r\nno', (r) => t.equal(r.statusLine, 'HTTP/1.1 403 Forbidden', 'a control character: the standard phrase')],
+    ['Transfer-Encoding: gzip, chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n', (r) => t.equal(r.statusLine, 'HTTP/1.1 502 Bad Gateway', 'gzip, chunked: 502')],
+    ['Transfer-Encoding: identity', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nokok', (r) => t.equal(r.statusLine, 'HTTP/1.1 502 Bad Gateway', 'identity: 502')],
+    [
+      'a 199 with Content-Length',
+      'HTTP/1.1 199 X\r\nContent-Length: 5\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno',
+      (r) => t.same([r.statusLine, r.body], ['HTTP/1.1 403 Forbidden', 'no'], 'a 199 with Content-Length: the final answer, whole'),
+    ],
+  ];
+  for (const [name, answer, check] of CASES) {
+    // The app keeps its socket open: a refused head must not wait for it.
+    const { p, sockets } = await withRawGreen(t, (s) => s.write(Buffer.from(answer, 'latin1')));
+    const started = performance.now();
+    const reply = await rawExchange(p.port, UPGRADE, 4000);
+    check(split(reply));
+    t.ok(performance.now() - started < 3500, `${name}: answered, not left waiting`);
+    if (split(reply).statusLine.includes(' 502 ')) t.ok(await closedWithin(sockets.at(-1)!, 3000), `${name}: the upstream socket is closed`);
+  }
 });
