@@ -499,7 +499,8 @@ export class FrontConn implements Sink, Source {
     head += this.#connectionHeader(req);
     this.#headSent = true;
     this.socket.cork();
-    this.socket.write(`${head}\r\n`);
+    // latin1: llhttp gives the app's bytes as latin1 strings; UTF-8 would re-encode any above 0x7F.
+    this.socket.write(`${head}\r\n`, 'latin1');
     process.nextTick(uncork, this.socket);
   }
 

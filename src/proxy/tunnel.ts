@@ -230,7 +230,8 @@ function writeAnswerHead(client: net.Socket, status: number, message: string, ra
   const bodyless = o.method === 'HEAD' || status === 204 || status === 304;
   const chunked = te && !bodyless && o.http10 !== true;
   if (chunked) head += 'Transfer-Encoding: chunked\r\n';
-  client.write(`${head}Connection: close\r\n\r\n`);
+  // latin1, the app's bytes as llhttp read them (UTF-8 would re-encode any above 0x7F).
+  client.write(`${head}Connection: close\r\n\r\n`, 'latin1');
   return chunked;
 }
 

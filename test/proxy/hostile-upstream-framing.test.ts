@@ -307,3 +307,22 @@ t.test('answers to an upgrade request: the same heads are refused, cleaned or re
     if (split(reply).statusLine.includes(' 502 ')) t.ok(await closedWithin(sockets.at(-1)!, 3000), `${name}: the upstream socket is closed`);
   }
 });
+
+t.test('bytes above 0x7F in a relayed head (obs-text, UTF-8 from the app) go out as they came, not re-encoded', async (t) => {
+  // llhttp hands them over as latin1 strings; written as UTF-8 they grew (é became Ã©).
+  const head = 'HTTP/1.1 200 Caf\xe9\r\nX-Utf8: caf\xc3\xa9 \xe2\x82\xac\r\nX-Latin: \xe9t\xe9\r\nContent-Length: 2\r\n\r\nok';
+  const { p } = await withRawGreen(t, (s) => s.write(Buffer.from(head, 'latin1')));
+  const c = client(t, p.port);
+  c.send(GET_GREEN);
+  const r = await c.response();
+  t.equal(r.statusLine, 'HTTP/1.1 200 Caf\xe9', 'the phrase byte for byte');
+  t.ok(r.lines.includes('X-Utf8: caf\xc3\xa9 \xe2\x82\xac'), 'a UTF-8 value byte for byte');
+  t.ok(r.lines.includes('X-Latin: \xe9t\xe9'), 'a latin1 value byte for byte');
+  t.equal(r.body, 'ok');
+  c.send(GET_BLUE);
+  t.equal((await c.response()).body, 'blue\n', 'the connection carries on');
+  // The same as the answer to an upgrade request.
+  const reply = split(await rawExchange(p.port, UPGRADE, 4000));
+  t.equal(reply.statusLine, 'HTTP/1.1 200 Caf\xe9', 'upgrade answer: the phrase byte for byte');
+  t.ok(reply.lines.includes('X-Utf8: caf\xc3\xa9 \xe2\x82\xac'), 'upgrade answer: a UTF-8 value byte for byte');
+});
