@@ -9,7 +9,7 @@ import { RequestBody } from './buffer/request-body.js';
 import { ResponseSpool, type SpoolOwner } from './buffer/response-spool.js';
 import type { TempStore } from './buffer/temp-files.js';
 import { headBytes, responseHeaders } from './headers.js';
-import { reasonPhrase } from './status.js';
+import { reasonPhrase, relayedPhrase } from './status.js';
 import type { Target } from './target.js';
 import type { Clock, UpstreamConn, UpstreamUser } from './upstream.js';
 
@@ -102,6 +102,19 @@ export type BodyKind = 'none' | 'length' | 'chunked';
 /** Told once when the exchange is over: answered, failed, or abandoned. */
 export interface ExchangeOwner {
   exchangeDone(ex: Exchange): void;
+}
+
+/** Removes Content-Length fields from a [name, value, …] list, in place. */
+export function withoutContentLength(headers: string[]): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const name = headers[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') headers.splice(i, 2);
+  }
+}
+
+/** Whether a Transfer-Encoding (its fields joined) is `chunked` alone, the one bgproxy relays. */
+export function plainChunked(te: string): boolean {
+  return te.trim().toLowerCase() === 'chunked';
 }
 
 export class Exchange implements UpstreamUser, SpoolOwner {
@@ -336,25 +349,25 @@ export class Exchange implements UpstreamUser, SpoolOwner {
 
   onResponseHead(status: number, message: string, raw: string[], _keepAlive: boolean, upgrade: boolean): boolean {
     if (this.finished) return true;
+    // llhttp reads any three digits: a status below 100 is no answer, and read as a 1xx it
+    // left the client waiting for one that never came.
+    if (status < 100) return this.#badResponse(status, 'upstream status below 100');
     if (status < 200 && status !== 101) {
-      // 100 Continue, 103 Early Hints: informational, not forwarded.
+      // 100 Continue, 103 Early Hints: informational, not forwarded. A 1xx ends at its head
+      // (RFC 9110 §15.2): true has llhttp read no body whatever its Content-Length says
+      // (llhttp itself skips one only for 100, 102 and 103), so no byte of it reaches the
+      // client; bytes the app sends as one are read as the next head (502).
       this.#info = true;
-      return false;
-    }
-    if (upgrade || status === 101) {
-      // An upgrade this request did not ask for: not an answer to relay, and the socket
-      // now speaks something else. The client gets a 502 (not a retry: the app answered).
-      this.#dropConn();
-      this.#s.logger.debug({ color: this.target.color, status }, 'upstream switched protocols unasked');
-      this.target.upstreamErrors[PROTOCOL]!++;
-      this.#fail('bad-response');
       return true;
     }
+    // An upgrade this request did not ask for: not an answer to relay, and the socket now
+    // speaks something else.
+    if (upgrade || status === 101) return this.#badResponse(status, 'upstream switched protocols unasked');
     this.#gotResponse = true;
     this.status = status;
     if (this.#conn !== null) this.#conn.seen = performance.now();
     const isHead = this.method === 'HEAD';
-    let te = false;
+    let te: string | undefined;
     let cl = false;
     let connection: string | undefined;
     let stream = false;
@@ -363,20 +376,42 @@ export class Exchange implements UpstreamUser, SpoolOwner {
       const n = name.length;
       if (n === 17) {
         const lower = name.toLowerCase();
-        if (lower === 'transfer-encoding') te = true;
+        if (lower === 'transfer-encoding') te = te === undefined ? raw[i + 1]! : `${te}, ${raw[i + 1]}`;
         else if (lower === 'x-accel-buffering' && raw[i + 1]!.trim().toLowerCase() === 'no') stream = true;
       } else if (n === 14 && name.toLowerCase() === 'content-length') cl = true;
       else if (n === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
       else if (n === 12 && name.toLowerCase() === 'content-type' && raw[i + 1]!.trimStart().toLowerCase().startsWith('text/event-stream')) stream = true;
     }
-    this.#framing = isHead || status === 204 || status === 304 ? 'none' : te ? 'chunked' : cl ? 'length' : 'close';
+    const noBody = isHead || status === 204 || status === 304;
+    // Only plain chunked can be relayed (Transfer-Encoding is hop-by-hop: the client is told
+    // of no other coding). llhttp de-chunks `gzip, chunked` and the client would get gzip
+    // bytes as the body; with chunked not last (`chunked, identity`, `identity`) it reads to
+    // the close without de-chunking, chunk sizes and all; chunked twice is not one chunked body.
+    if (te !== undefined && !noBody && !plainChunked(te)) return this.#badResponse(status, 'upstream transfer-encoding other than chunked');
+    this.#framing = noBody ? 'none' : te !== undefined ? 'chunked' : cl ? 'length' : 'close';
     // Events and what the app asks to stream (nginx's X-Accel-Buffering: no) go at the app's pace.
     const b = this.#s.buffering;
     this.#spoolable = b?.responses === true && !stream && this.#framing !== 'none';
     const headers = responseHeaders(raw, connection, this.id);
+    // A 204 or 304 has no body whatever it says (RFC 9110 §8.6): a Content-Length on it
+    // would have a client that trusts it wait for bytes that never come (a HEAD answer's is kept).
+    if (status === 204 || status === 304) withoutContentLength(headers);
     if (this.addHeaders !== null) for (const h of this.addHeaders) headers.push(h);
-    this.#sink.head(status, message, headers, this.#framing);
+    this.#sink.head(status, relayedPhrase(status, message), headers, this.#framing);
     return isHead;
+  }
+
+  /**
+   * An answer that cannot be relayed: the client gets bgproxy's 502 (not a retry: the app
+   * answered) and the upstream socket is closed, never read for another request. Returns
+   * true (read no body) for onResponseHead.
+   */
+  #badResponse(status: number, why: string): boolean {
+    this.#dropConn();
+    this.#s.logger.debug({ color: this.target.color, status }, why);
+    this.target.upstreamErrors[PROTOCOL]!++;
+    this.#fail('bad-response');
+    return true;
   }
 
   onResponseBody(chunk: Buffer): void {

@@ -1,6 +1,7 @@
 // The reason phrase of every status line bgproxy writes itself (refusals, gate answers,
 // 502/504): one table, so a 401 from an access gate or a 308 from the HTTPS redirect never
-// goes out as "Unknown". Answers relayed from the app keep the app's own phrase.
+// goes out as "Unknown". Answers relayed from the app keep the app's own phrase, unless it
+// has a control character (relayedPhrase).
 import { STATUS_CODES } from 'node:http';
 
 /** RFC 9110 phrases for the statuses bgproxy answers with (413 and 422 use the RFC's new names). */
@@ -39,4 +40,18 @@ export function reasonPhrase(status: number): string {
 /** "HTTP/1.1 <status> <phrase>\r\n". */
 export function statusLine(status: number): string {
   return `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+}
+
+/**
+ * The phrase to relay for an app's answer: its own, or the standard one when it has a
+ * control character (below 0x20 but HTAB, or DEL), which llhttp accepts in a reason phrase
+ * but RFC 9110 does not (a NUL or an escape sequence would reach the client's terminal or
+ * logs, and Node's writeHead throws on one).
+ */
+export function relayedPhrase(status: number, message: string): string {
+  for (let i = 0; i < message.length; i++) {
+    const c = message.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return reasonPhrase(status);
+  }
+  return message;
 }

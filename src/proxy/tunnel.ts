@@ -7,6 +7,7 @@
 // time afterwards is not.
 import net from 'node:net';
 import type { Logger } from '../log.js';
+import { plainChunked, withoutContentLength } from './exchange.js';
 import { headBytes, responseHeaders } from './headers.js';
 import {
   acquireParser,
@@ -18,7 +19,7 @@ import {
   RESPONSE,
   releaseParser,
 } from './llhttp.js';
-import { statusLine } from './status.js';
+import { relayedPhrase, statusLine } from './status.js';
 
 /** How long a websocket the client half-closed may wait for the app to close its side. */
 const WS_HALF_OPEN_MS = 2000;
@@ -74,6 +75,8 @@ export function tunnel(client: net.Socket, o: TunnelOptions): void {
   let headers: string[] = [];
   let status = 0;
   let chunked = false;
+  /** The answer's head cannot be relayed (see refused()): 502 once the parser returns. */
+  let refusedHead = false;
   const timer = setTimeout(() => {
     if (state !== 'waiting') return;
     state = 'over';
@@ -99,8 +102,15 @@ export function tunnel(client: net.Socket, o: TunnelOptions): void {
     if (state !== 'waiting') return 1;
     status = s;
     if (s === 101) return 2;
-    // 100 Continue, 103 Early Hints: not the answer.
-    if (s < 200) return 0;
+    // 100 Continue, 103 Early Hints: not the answer, and no body whatever their
+    // Content-Length says (RFC 9110 §15.2; 1: llhttp reads none).
+    if (s >= 100 && s < 200) return 1;
+    if (refused(s, raw, o.method)) {
+      // Not freed here, inside its own callback: onData answers once execute returns.
+      refusedHead = true;
+      state = 'over';
+      return 1;
+    }
     state = 'relaying';
     clearTimeout(timer);
     chunked = writeAnswerHead(client, s, message, raw, o);
@@ -128,6 +138,13 @@ export function tunnel(client: net.Socket, o: TunnelOptions): void {
   const onData = (d: Buffer): void => {
     if (state === 'waiting') seen.push(d);
     const ret = parser.execute(d);
+    if (refusedHead) {
+      refusedHead = false;
+      o.logger.debug({ color: o.color, status }, 'bad upgrade answer');
+      release();
+      upstream.destroy();
+      return refuse(client, 502);
+    }
     if (typeof ret !== 'number') return fail(ret);
     if (state === 'over') return release();
     if (state !== 'waiting' || status !== 101) return;
@@ -204,7 +221,10 @@ function writeAnswerHead(client: net.Socket, status: number, message: string, ra
     else if (n === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
   }
   const out = responseHeaders(raw, connection);
-  let head = `HTTP/1.1 ${status} ${message}\r\n`;
+  // As for any answer (see Exchange.onResponseHead): no Content-Length on a 204 or 304, no
+  // control character in the phrase.
+  if (status === 204 || status === 304) withoutContentLength(out);
+  let head = `HTTP/1.1 ${status} ${relayedPhrase(status, message)}\r\n`;
   for (let i = 0; i < out.length; i += 2) head += `${out[i]}: ${out[i + 1]}\r\n`;
   if (o.addHeaders !== undefined) for (let i = 0; i < o.addHeaders.length; i += 2) head += `${o.addHeaders[i]}: ${o.addHeaders[i + 1]}\r\n`;
   const bodyless = o.method === 'HEAD' || status === 204 || status === 304;
@@ -212,6 +232,18 @@ function writeAnswerHead(client: net.Socket, status: number, message: string, ra
   if (chunked) head += 'Transfer-Encoding: chunked\r\n';
   client.write(headBytes(`${head}Connection: close\r\n\r\n`));
   return chunked;
+}
+
+/**
+ * Whether an answer's head cannot be relayed, as Exchange.onResponseHead refuses it: a
+ * status below 100, or a body under a Transfer-Encoding other than plain chunked.
+ */
+function refused(status: number, raw: string[], method: string | undefined): boolean {
+  if (status < 100) return true;
+  if (method === 'HEAD' || status === 204 || status === 304) return false;
+  let te: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 17 && raw[i]!.toLowerCase() === 'transfer-encoding') te = te === undefined ? raw[i + 1]! : `${te}, ${raw[i + 1]}`;
+  return te !== undefined && !plainChunked(te);
 }
 
 /**

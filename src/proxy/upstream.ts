@@ -22,7 +22,7 @@ import { listenerCount, type PoolCandidate, type UncleanReason, unclean } from '
 
 /** What an upstream connection reports to the exchange that holds it. */
 export interface UpstreamUser {
-  /** Response head; returns true to read no body (a HEAD request). */
+  /** Response head; returns true to read no body (a HEAD request, a 1xx, an answer refused). */
   onResponseHead(status: number, message: string, raw: string[], keepAlive: boolean, upgrade: boolean): boolean;
   onResponseBody(chunk: Buffer): void;
   onResponseEnd(): void;
