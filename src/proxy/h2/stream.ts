@@ -11,6 +11,7 @@ import type { RequestCounts } from '../../metrics/requests.js';
 import type { AccessLog } from '../access-log.js';
 import type { Exchange, ExchangeOwner, Framing, Sink, Source } from '../exchange.js';
 import type { RequestHead } from '../front.js';
+import { METHODS } from '../llhttp.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -24,6 +25,18 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
 export interface Refused {
   status: number;
   reason: string;
+  /** A malformed request (RFC 9113 8.1.1): reset with PROTOCOL_ERROR, not answered. */
+  malformed?: true;
+}
+
+/** The methods the HTTP/1.1 front parses (llhttp's list): an h2 request takes no others. */
+const KNOWN_METHODS = new Set(METHODS);
+/** RFC 9113 8.3.1: an http or https :path is origin form, "/" and visible ASCII (RFC 9112 3.2.1). */
+const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
+const DIGITS = /^[0-9]+$/;
+
+function malformed(reason: string): Refused {
+  return { status: 400, reason, malformed: true };
 }
 
 /**
@@ -37,6 +50,7 @@ export function headOf(raw: string[], endStream: boolean, maxHeaderListSize: num
   if (size > maxHeaderListSize) return { status: 431, reason: 'header list too large' };
   let method = '';
   let path = '';
+  let scheme: string | undefined;
   let authority: string | undefined;
   const out: string[] = [];
   let cookie: string | undefined;
@@ -48,6 +62,7 @@ export function headOf(raw: string[], endStream: boolean, maxHeaderListSize: num
     if (name.charCodeAt(0) === 58 /* : */) {
       if (name === ':method') method = value;
       else if (name === ':path') path = value;
+      else if (name === ':scheme') scheme = value;
       else if (name === ':authority') authority = value;
       continue;
     }
@@ -61,15 +76,24 @@ export function headOf(raw: string[], endStream: boolean, maxHeaderListSize: num
         host = value;
         continue;
       case 'content-length':
+        // nghttp2 refuses most bad lengths (and compares it with the DATA received); what
+        // reaches the app is digits only and canonical, so both ends read the same length.
+        if (length || !DIGITS.test(value)) return malformed('bad content-length');
         length = true;
-        break;
+        out.push(name, value.replace(/^0+(?=[0-9])/, ''));
+        continue;
       default:
         if (CONNECTION_SPECIFIC.has(name)) continue;
     }
     out.push(name, value);
   }
   if (method === 'CONNECT') return { status: 400, reason: 'CONNECT is not supported' };
-  if (path === '') return { status: 400, reason: 'no :path' };
+  // RFC 9113 8.3.1: a request to a web origin has :scheme http or https and a :path in
+  // origin form ("*" for OPTIONS); anything else is malformed (8.1.1).
+  if (scheme !== 'http' && scheme !== 'https') return malformed('bad :scheme');
+  if (!ORIGIN_FORM.test(path) && !(path === '*' && method === 'OPTIONS')) return malformed('bad :path');
+  // The app gets the request over HTTP/1.1: a method llhttp does not parse is not sent on.
+  if (!KNOWN_METHODS.has(method)) return { status: 400, reason: 'unknown method' };
   // RFC 9113 8.3.1: Host and :authority must agree; :authority wins for routing.
   if (authority !== undefined && host !== undefined && authority !== host) return { status: 400, reason: 'Host differs from :authority' };
   const h = authority ?? host;
