@@ -221,7 +221,16 @@ export class H2Request implements Sink, Source, ExchangeOwner {
       return;
     }
     s.on('data', (c: Buffer) => ex.onBody(c));
+    // node:http2 ends the readable side ('end') of a stream the client resets, with any
+    // code, or whose session goes away, as it does on END_STREAM; it marks the stream
+    // closed first. A body cut short must never reach the app as complete (no last chunk,
+    // no buffered body sent): the exchange is abandoned, its upstream socket destroyed,
+    // its temp file freed. (Our answer cannot be complete yet: it would have finished it.)
     s.on('end', () => {
+      if (s.destroyed || s.closed) {
+        if (!ex.finished) ex.abort();
+        return;
+      }
       this.#received = true;
       ex.onBodyEnd();
     });
