@@ -160,7 +160,7 @@ export class H2Request implements Sink, Source, ExchangeOwner {
   /**
    * The request took longer than timeouts.requestMs to arrive (a slow upload): 408 when
    * nothing was answered yet, and the rest of the body refused (RST_STREAM NO_ERROR once the
-   * answer is out, RFC 9113 8.1); a reset when an answer had begun.
+   * answer is out, RFC 9113 8.1: see answer()); a reset when an answer had begun.
    */
   timeout(): void {
     const s = this.stream;
@@ -173,8 +173,6 @@ export class H2Request implements Sink, Source, ExchangeOwner {
       return;
     }
     this.answer(408, [], 'bgproxy: request timeout\n');
-    this.resetHere = true;
-    s.close(NGHTTP2_NO_ERROR);
   }
 
   /** Cut at timeouts.sendMs (the client stopped reading): the answer is abandoned, its spool freed. */
@@ -205,7 +203,20 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     this.complete = true;
     s.respond(h, { endStream: none });
     if (!none) s.end(body);
-    if (!this.#received) s.resume();
+    this.#refuseRest();
+  }
+
+  /**
+   * Our answer is complete while the request body is still arriving (an early answer, a
+   * refusal): RFC 9113 8.1, the rest is refused with RST_STREAM NO_ERROR, which node:http2
+   * sends once the answer's last frame is out; what arrives meanwhile is dropped.
+   */
+  #refuseRest(): void {
+    const s = this.stream;
+    if (this.#received || s.destroyed || s.readableEnded) return;
+    this.resetHere = true;
+    s.resume();
+    s.close(NGHTTP2_NO_ERROR);
   }
 
   /** Hands the request to `ex` (created with this as sink, source and owner) and starts it. */
@@ -290,8 +301,8 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     this.complete = true;
     const s = this.stream;
     if (!s.destroyed && !s.writableEnded) s.end();
-    // The answer is complete: a body the app did not wait for is read and dropped.
-    if (!this.#received && !s.destroyed) s.resume();
+    // The answer is complete: a body the app did not wait for is refused.
+    this.#refuseRest();
   }
 
   abort(): void {
