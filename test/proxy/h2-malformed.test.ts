@@ -145,3 +145,46 @@ t.test('well-formed heads still pass: http scheme, OPTIONS *, a content-length w
     'each reached the app, content-length canonical',
   );
 });
+
+// nghttp2 checks DATA against content-length itself (RFC 9113 8.1.1): too little at
+// END_STREAM, too much in any frame, a length with no body at all. A regression test: the
+// stream is reset with PROTOCOL_ERROR and the app never gets a complete body, streamed or buffered.
+for (const buffering of [false, true]) {
+  t.test(`content-length and DATA that disagree (buffering ${buffering ? 'on' : 'off'}): RST_STREAM PROTOCOL_ERROR, never a complete body at the app`, async (t) => {
+    const seen: string[] = [];
+    const ca = makeCa(t);
+    const cert = issueCert(ca, 'live', ['live.test', '*.live.test']);
+    const blue = await startBackend(t, recorder(seen));
+    const green = await startBackend(t, colorHandler('green'));
+    const p = await startProxy(t, {
+      blue,
+      green,
+      settings: { tls: { listen: '127.0.0.1:0', certificates: [cert] }, buffering: { requests: buffering, responses: buffering } },
+    });
+    const c = await rawH2(t, Number(p.tlsListen!.split(':').pop()), ca.pem);
+    const post = (path: string, length: string): Buffer => hpack(requestFields(path, 'live.test', [['content-length', length]], 'POST'));
+    const cases: Array<[string, Buffer[]]> = [
+      ['shorter than declared', [frame(FRAME.HEADERS, FLAG.END_HEADERS, 0, post('/short', '10')), frame(FRAME.DATA, FLAG.END_STREAM, 0, Buffer.from('short'))]],
+      ['longer than declared', [frame(FRAME.HEADERS, FLAG.END_HEADERS, 0, post('/long', '5')), frame(FRAME.DATA, FLAG.END_STREAM, 0, Buffer.from('too long!!'))]],
+      [
+        'longer across frames',
+        [frame(FRAME.HEADERS, FLAG.END_HEADERS, 0, post('/over', '5')), frame(FRAME.DATA, 0, 0, Buffer.from('hel')), frame(FRAME.DATA, FLAG.END_STREAM, 0, Buffer.from('lo world'))],
+      ],
+      ['declared, but END_STREAM on HEADERS', [frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 0, post('/none', '5'))]],
+      ['0 declared, DATA sent', [frame(FRAME.HEADERS, FLAG.END_HEADERS, 0, post('/zero', '0')), frame(FRAME.DATA, FLAG.END_STREAM, 0, Buffer.from('x'))]],
+    ];
+    let id = 1;
+    for (const [name, frames] of cases) {
+      // The stream id goes in at bytes 5..8 of each frame header.
+      for (const f of frames) f.writeUInt32BE(id, 5);
+      c.write(Buffer.concat(frames));
+      const a = await answerOf(c, id);
+      t.equal(a.rst, NGHTTP2_PROTOCOL_ERROR, `${name}: RST_STREAM PROTOCOL_ERROR (got ${a.rst === null ? `:status ${a.status}` : `RST_STREAM ${a.rst}`})`);
+      id += 2;
+    }
+    c.write(Buffer.concat([frame(FRAME.HEADERS, FLAG.END_HEADERS, id, post('/good', '5')), frame(FRAME.DATA, FLAG.END_STREAM, id, Buffer.from('hello'))]));
+    t.equal((await answerOf(c, id)).status, 200, 'a well-framed upload on the same session is answered');
+    await new Promise((r) => setTimeout(r, 300));
+    t.same(seen, ['POST /good cl=5 "hello"'], 'only the well-framed upload completed at the app');
+  });
+}
