@@ -10,7 +10,7 @@ import { checkIntervalMs, type RequestHead } from '../front.js';
 import type { TimeoutsConfig } from '../../config.js';
 import { H2Request, headOf } from './stream.js';
 
-const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
 
 /** The head given to a stream refused before it reaches the proxy (it is answered 400). */
 const REFUSED: RequestHead = { method: 'GET', url: '', versionMajor: 1, versionMinor: 1, raw: [], upgrade: false, keepAlive: true };
@@ -143,6 +143,12 @@ export class H2Front {
       // A reset the client sent before its answer was complete: spent from the budget.
       if (stream.rstCode !== NGHTTP2_NO_ERROR && !req.resetHere && !req.complete && !session.destroyed) this.#reset(session, state);
     });
+    if (refused && head.malformed === true) {
+      // RFC 9113 8.1.1: a malformed request is a stream error of type PROTOCOL_ERROR.
+      req.resetHere = true;
+      stream.close(NGHTTP2_PROTOCOL_ERROR);
+      return;
+    }
     if (refused) {
       req.answer(head.status, [], `bgproxy: ${head.reason}\n`);
       return;

@@ -11,6 +11,7 @@ import type { RequestCounts } from '../../metrics/requests.js';
 import type { AccessLog } from '../access-log.js';
 import type { Exchange, ExchangeOwner, Framing, Sink, Source } from '../exchange.js';
 import type { RequestHead } from '../front.js';
+import { METHODS } from '../llhttp.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -24,6 +25,18 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
 export interface Refused {
   status: number;
   reason: string;
+  /** A malformed request (RFC 9113 8.1.1): reset with PROTOCOL_ERROR, not answered. */
+  malformed?: true;
+}
+
+/** The methods the HTTP/1.1 front parses (llhttp's list): an h2 request takes no others. */
+const KNOWN_METHODS = new Set(METHODS);
+/** RFC 9113 8.3.1: an http or https :path is origin form, "/" and visible ASCII (RFC 9112 3.2.1). */
+const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
+const DIGITS = /^[0-9]+$/;
+
+function malformed(reason: string): Refused {
+  return { status: 400, reason, malformed: true };
 }
 
 /**
@@ -37,6 +50,7 @@ export function headOf(raw: string[], endStream: boolean, maxHeaderListSize: num
   if (size > maxHeaderListSize) return { status: 431, reason: 'header list too large' };
   let method = '';
   let path = '';
+  let scheme: string | undefined;
   let authority: string | undefined;
   const out: string[] = [];
   let cookie: string | undefined;
@@ -48,6 +62,7 @@ export function headOf(raw: string[], endStream: boolean, maxHeaderListSize: num
     if (name.charCodeAt(0) === 58 /* : */) {
       if (name === ':method') method = value;
       else if (name === ':path') path = value;
+      else if (name === ':scheme') scheme = value;
       else if (name === ':authority') authority = value;
       continue;
     }
@@ -61,15 +76,24 @@ export function headOf(raw: string[], endStream: boolean, maxHeaderListSize: num
         host = value;
         continue;
       case 'content-length':
+        // nghttp2 refuses most bad lengths (and compares it with the DATA received); what
+        // reaches the app is digits only and canonical, so both ends read the same length.
+        if (length || !DIGITS.test(value)) return malformed('bad content-length');
         length = true;
-        break;
+        out.push(name, value.replace(/^0+(?=[0-9])/, ''));
+        continue;
       default:
         if (CONNECTION_SPECIFIC.has(name)) continue;
     }
     out.push(name, value);
   }
   if (method === 'CONNECT') return { status: 400, reason: 'CONNECT is not supported' };
-  if (path === '') return { status: 400, reason: 'no :path' };
+  // RFC 9113 8.3.1: a request to a web origin has :scheme http or https and a :path in
+  // origin form ("*" for OPTIONS); anything else is malformed (8.1.1).
+  if (scheme !== 'http' && scheme !== 'https') return malformed('bad :scheme');
+  if (!ORIGIN_FORM.test(path) && !(path === '*' && method === 'OPTIONS')) return malformed('bad :path');
+  // The app gets the request over HTTP/1.1: a method llhttp does not parse is not sent on.
+  if (!KNOWN_METHODS.has(method)) return { status: 400, reason: 'unknown method' };
   // RFC 9113 8.3.1: Host and :authority must agree; :authority wins for routing.
   if (authority !== undefined && host !== undefined && authority !== host) return { status: 400, reason: 'Host differs from :authority' };
   const h = authority ?? host;
@@ -136,7 +160,7 @@ export class H2Request implements Sink, Source, ExchangeOwner {
   /**
    * The request took longer than timeouts.requestMs to arrive (a slow upload): 408 when
    * nothing was answered yet, and the rest of the body refused (RST_STREAM NO_ERROR once the
-   * answer is out, RFC 9113 8.1); a reset when an answer had begun.
+   * answer is out, RFC 9113 8.1: see answer()); a reset when an answer had begun.
    */
   timeout(): void {
     const s = this.stream;
@@ -149,8 +173,6 @@ export class H2Request implements Sink, Source, ExchangeOwner {
       return;
     }
     this.answer(408, [], 'bgproxy: request timeout\n');
-    this.resetHere = true;
-    s.close(NGHTTP2_NO_ERROR);
   }
 
   /** Cut at timeouts.sendMs (the client stopped reading): the answer is abandoned, its spool freed. */
@@ -181,7 +203,20 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     this.complete = true;
     s.respond(h, { endStream: none });
     if (!none) s.end(body);
-    if (!this.#received) s.resume();
+    this.#refuseRest();
+  }
+
+  /**
+   * Our answer is complete while the request body is still arriving (an early answer, a
+   * refusal): RFC 9113 8.1, the rest is refused with RST_STREAM NO_ERROR, which node:http2
+   * sends once the answer's last frame is out; what arrives meanwhile is dropped.
+   */
+  #refuseRest(): void {
+    const s = this.stream;
+    if (this.#received || s.destroyed || s.readableEnded) return;
+    this.resetHere = true;
+    s.resume();
+    s.close(NGHTTP2_NO_ERROR);
   }
 
   /** Hands the request to `ex` (created with this as sink, source and owner) and starts it. */
@@ -197,7 +232,16 @@ export class H2Request implements Sink, Source, ExchangeOwner {
       return;
     }
     s.on('data', (c: Buffer) => ex.onBody(c));
+    // node:http2 ends the readable side ('end') of a stream the client resets, with any
+    // code, or whose session goes away, as it does on END_STREAM; it marks the stream
+    // closed first. A body cut short must never reach the app as complete (no last chunk,
+    // no buffered body sent): the exchange is abandoned, its upstream socket destroyed,
+    // its temp file freed. (Our answer cannot be complete yet: it would have finished it.)
     s.on('end', () => {
+      if (s.destroyed || s.closed) {
+        if (!ex.finished) ex.abort();
+        return;
+      }
       this.#received = true;
       ex.onBodyEnd();
     });
@@ -257,8 +301,8 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     this.complete = true;
     const s = this.stream;
     if (!s.destroyed && !s.writableEnded) s.end();
-    // The answer is complete: a body the app did not wait for is read and dropped.
-    if (!this.#received && !s.destroyed) s.resume();
+    // The answer is complete: a body the app did not wait for is refused.
+    this.#refuseRest();
   }
 
   abort(): void {
