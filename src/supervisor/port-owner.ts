@@ -35,8 +35,28 @@ const LISTEN = '0A';
  * milliseconds on a busy one, which must not stall the proxy's event loop.
  */
 export async function portListeners(port: number): Promise<PortListeners | null> {
+  const sockets = await listeningSockets();
+  if (sockets === null) return null;
   const all = new Set<string>();
   const local = new Set<string>();
+  for (const s of sockets) {
+    if (s.port !== port) continue;
+    all.add(s.inode);
+    if (s.addr === WILDCARD4 || s.addr === LOOPBACK4 || s.addr === WILDCARD6 || s.addr === MAPPED_LOOPBACK6) local.add(s.inode);
+  }
+  return { all, local };
+}
+
+/** One listening TCP socket of the host: its address as /proc writes it (hex), port and inode. */
+interface ListeningSocket {
+  addr: string;
+  port: number;
+  inode: string;
+}
+
+/** Every listening TCP socket in /proc/net/tcp{,6}, or null where neither can be read (not Linux). */
+async function listeningSockets(): Promise<ListeningSocket[] | null> {
+  const out: ListeningSocket[] = [];
   let readAny = false;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
@@ -46,18 +66,16 @@ export async function portListeners(port: number): Promise<PortListeners | null>
       continue; // tcp6 is absent when IPv6 is off
     }
     readAny = true;
-    const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
     for (const line of text.split('\n')) {
       // "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
       const f = line.trim().split(/\s+/);
-      if (f[3] !== LISTEN) continue;
+      if (f[3] !== LISTEN || f[9] === undefined) continue;
       const [addr, p] = (f[1] ?? '').split(':');
-      if (p !== hexPort || addr === undefined || f[9] === undefined) continue;
-      all.add(f[9]);
-      if (addr === WILDCARD4 || addr === LOOPBACK4 || addr === WILDCARD6 || addr === MAPPED_LOOPBACK6) local.add(f[9]);
+      if (addr === undefined || p === undefined) continue;
+      out.push({ addr, port: Number.parseInt(p, 16), inode: f[9] });
     }
   }
-  return readAny ? { all, local } : null;
+  return readAny ? out : null;
 }
 
 /** The socket inodes `pid` has open ("socket:[123]" links in /proc/PID/fd). */
@@ -193,27 +211,12 @@ export interface ElsewhereListener {
  * and without this the start just timed out. [] when there are none, null without /proc.
  */
 export async function listensElsewhere(leader: number, port: number): Promise<ElsewhereListener[] | null> {
+  const sockets = await listeningSockets();
+  if (sockets === null) return null;
   const byInode = new Map<string, { address: string; port: number }>();
-  let readAny = false;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = await readFile(file, 'latin1');
-    } catch {
-      continue;
-    }
-    readAny = true;
-    for (const line of text.split('\n')) {
-      const f = line.trim().split(/\s+/);
-      if (f[3] !== LISTEN || f[9] === undefined) continue;
-      const [addr, p] = (f[1] ?? '').split(':');
-      if (addr === undefined || p === undefined) continue;
-      const lport = Number.parseInt(p, 16);
-      if (lport === port) continue;
-      byInode.set(f[9], { address: `${procAddress(addr)}:${lport}`, port: lport });
-    }
+  for (const s of sockets) {
+    if (s.port !== port) byInode.set(s.inode, { address: `${procAddress(s.addr)}:${s.port}`, port: s.port });
   }
-  if (!readAny) return null;
   const out: ElsewhereListener[] = [];
   for (const pid of processTree(leader).sort((a, b) => a - b)) {
     for (const inode of socketInodes(pid)) {
