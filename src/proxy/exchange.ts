@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { RequestBody } from './buffer/request-body.js';
 import { ResponseSpool, type SpoolOwner } from './buffer/response-spool.js';
 import type { TempStore } from './buffer/temp-files.js';
-import { headBytes, responseHeaders } from './headers.js';
+import { headBytes, responseHeaders, unrelayable } from './headers.js';
 import { reasonPhrase, relayedPhrase } from './status.js';
 import type { Target } from './target.js';
 import type { Clock, UpstreamConn, UpstreamUser } from './upstream.js';
@@ -102,19 +102,6 @@ export type BodyKind = 'none' | 'length' | 'chunked';
 /** Told once when the exchange is over: answered, failed, or abandoned. */
 export interface ExchangeOwner {
   exchangeDone(ex: Exchange): void;
-}
-
-/** Removes Content-Length fields from a [name, value, …] list, in place. */
-export function withoutContentLength(headers: string[]): void {
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
-    const name = headers[i]!;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') headers.splice(i, 2);
-  }
-}
-
-/** Whether a Transfer-Encoding (its fields joined) is `chunked` alone, the one bgproxy relays. */
-export function plainChunked(te: string): boolean {
-  return te.trim().toLowerCase() === 'chunked';
 }
 
 export class Exchange implements UpstreamUser, SpoolOwner {
@@ -349,10 +336,7 @@ export class Exchange implements UpstreamUser, SpoolOwner {
 
   onResponseHead(status: number, message: string, raw: string[], _keepAlive: boolean, upgrade: boolean): boolean {
     if (this.finished) return true;
-    // llhttp reads any three digits: a status below 100 is no answer, and read as a 1xx it
-    // left the client waiting for one that never came.
-    if (status < 100) return this.#badResponse(status, 'upstream status below 100');
-    if (status < 200 && status !== 101) {
+    if (status >= 100 && status < 200 && status !== 101) {
       // 100 Continue, 103 Early Hints: informational, not forwarded. A 1xx ends at its head
       // (RFC 9110 §15.2): true has llhttp read no body whatever its Content-Length says
       // (llhttp itself skips one only for 100, 102 and 103), so no byte of it reaches the
@@ -383,19 +367,14 @@ export class Exchange implements UpstreamUser, SpoolOwner {
       else if (n === 12 && name.toLowerCase() === 'content-type' && raw[i + 1]!.trimStart().toLowerCase().startsWith('text/event-stream')) stream = true;
     }
     const noBody = isHead || status === 204 || status === 304;
-    // Only plain chunked can be relayed (Transfer-Encoding is hop-by-hop: the client is told
-    // of no other coding). llhttp de-chunks `gzip, chunked` and the client would get gzip
-    // bytes as the body; with chunked not last (`chunked, identity`, `identity`) it reads to
-    // the close without de-chunking, chunk sizes and all; chunked twice is not one chunked body.
-    if (te !== undefined && !noBody && !plainChunked(te)) return this.#badResponse(status, 'upstream transfer-encoding other than chunked');
+    // A status below 100 or a transfer coding other than chunked: 502 (headers.ts says why).
+    const bad = unrelayable(status, te, noBody);
+    if (bad !== null) return this.#badResponse(status, bad);
     this.#framing = noBody ? 'none' : te !== undefined ? 'chunked' : cl ? 'length' : 'close';
     // Events and what the app asks to stream (nginx's X-Accel-Buffering: no) go at the app's pace.
     const b = this.#s.buffering;
     this.#spoolable = b?.responses === true && !stream && this.#framing !== 'none';
-    const headers = responseHeaders(raw, connection, this.id);
-    // A 204 or 304 has no body whatever it says (RFC 9110 §8.6): a Content-Length on it
-    // would have a client that trusts it wait for bytes that never come (a HEAD answer's is kept).
-    if (status === 204 || status === 304) withoutContentLength(headers);
+    const headers = responseHeaders(status, raw, connection, this.id);
     if (this.addHeaders !== null) for (const h of this.addHeaders) headers.push(h);
     this.#sink.head(status, relayedPhrase(status, message), headers, this.#framing);
     return isHead;

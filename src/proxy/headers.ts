@@ -66,10 +66,13 @@ export interface ForwardedInfo {
  * The upstream response's headers as a raw [name, value, …] list for res.writeHead,
  * without hop-by-hop headers. Raw form keeps duplicates (Set-Cookie) and the app's casing.
  * With `requestId`, the app's own X-Request-Id gives way to it: the client sees one id, the
- * one in bgproxy's access log (an app that echoes what it was sent loses nothing).
+ * one in bgproxy's access log (an app that echoes what it was sent loses nothing). A 204 or
+ * 304 loses its Content-Length: neither has a body (RFC 9110 §8.6), and a client that trusts
+ * the header would wait for bytes that never come (a HEAD answer's is kept).
  */
-export function responseHeaders(rawHeaders: string[], connection: string | string[] | undefined, requestId?: string): string[] {
+export function responseHeaders(status: number, rawHeaders: string[], connection: string | string[] | undefined, requestId?: string): string[] {
   const listed = connectionListed(connection);
+  const noLength = status === 204 || status === 304;
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -78,10 +81,26 @@ export function responseHeaders(rawHeaders: string[], connection: string | strin
     if (requestId !== undefined && name.length === 12 && lower === 'x-request-id') continue;
     // Said to the proxy, not the client (nginx hides X-Accel-* too).
     if (name.length === 17 && lower === 'x-accel-buffering') continue;
+    if (noLength && name.length === 14 && lower === 'content-length') continue;
     out.push(name, rawHeaders[i + 1]!);
   }
   if (requestId !== undefined) out.push('X-Request-Id', requestId);
   return out;
+}
+
+/**
+ * Why an app's answer cannot be relayed, or null. A status below 100 is no answer (llhttp
+ * reads any three digits, and as a 1xx it left the client waiting for one that never came).
+ * Of the transfer codings (`te`, the fields joined) only plain chunked can be relayed
+ * (Transfer-Encoding is hop-by-hop: the client is told of no other coding): llhttp de-chunks
+ * `gzip, chunked` and the client would get gzip bytes as the body; with chunked not last
+ * (`chunked, identity`, `identity`) it reads to the close without de-chunking; chunked twice
+ * is not one chunked body. An answer without a body (`bodyless`) is relayed whatever it says.
+ */
+export function unrelayable(status: number, te: string | undefined, bodyless: boolean): string | null {
+  if (status < 100) return 'upstream status below 100';
+  if (te !== undefined && !bodyless && te.trim().toLowerCase() !== 'chunked') return 'upstream transfer-encoding other than chunked';
+  return null;
 }
 
 export interface UpstreamHeadOptions {

@@ -7,8 +7,7 @@
 // time afterwards is not.
 import net from 'node:net';
 import type { Logger } from '../log.js';
-import { plainChunked, withoutContentLength } from './exchange.js';
-import { headBytes, responseHeaders } from './headers.js';
+import { headBytes, responseHeaders, unrelayable } from './headers.js';
 import {
   acquireParser,
   kOnBody,
@@ -220,10 +219,7 @@ function writeAnswerHead(client: net.Socket, status: number, message: string, ra
     if (n === 'transfer-encoding') te = true;
     else if (n === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
   }
-  const out = responseHeaders(raw, connection);
-  // As for any answer (see Exchange.onResponseHead): no Content-Length on a 204 or 304, no
-  // control character in the phrase.
-  if (status === 204 || status === 304) withoutContentLength(out);
+  const out = responseHeaders(status, raw, connection);
   let head = `HTTP/1.1 ${status} ${relayedPhrase(status, message)}\r\n`;
   for (let i = 0; i < out.length; i += 2) head += `${out[i]}: ${out[i + 1]}\r\n`;
   if (o.addHeaders !== undefined) for (let i = 0; i < o.addHeaders.length; i += 2) head += `${o.addHeaders[i]}: ${o.addHeaders[i + 1]}\r\n`;
@@ -234,16 +230,11 @@ function writeAnswerHead(client: net.Socket, status: number, message: string, ra
   return chunked;
 }
 
-/**
- * Whether an answer's head cannot be relayed, as Exchange.onResponseHead refuses it: a
- * status below 100, or a body under a Transfer-Encoding other than plain chunked.
- */
+/** Whether an answer's head cannot be relayed (unrelayable, as for any answer the exchange reads). */
 function refused(status: number, raw: string[], method: string | undefined): boolean {
-  if (status < 100) return true;
-  if (method === 'HEAD' || status === 204 || status === 304) return false;
   let te: string | undefined;
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 17 && raw[i]!.toLowerCase() === 'transfer-encoding') te = te === undefined ? raw[i + 1]! : `${te}, ${raw[i + 1]}`;
-  return te !== undefined && !plainChunked(te);
+  return unrelayable(status, te, method === 'HEAD' || status === 204 || status === 304) !== null;
 }
 
 /**

@@ -184,9 +184,9 @@ export class H2Request implements Sink, Source, ExchangeOwner {
     if (!this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
   }
 
-  /** The client reset the stream or the session went away. */
+  /** The client reset the stream or the session went away (closed comes first: see 'end' in start()). */
   get gone(): boolean {
-    return this.stream.destroyed;
+    return this.stream.destroyed || this.stream.closed;
   }
 
   /** Answers here (refusals, gate answers); an unread request body is read and dropped. */
